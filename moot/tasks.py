@@ -1,0 +1,161 @@
+"""Tasks: problems with known answers, split into train / validation / test that never overlap.
+
+No task is downloaded: arithmetic is generated from a seed, and users bring JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from moot.nodes.answers import AnswerParser, parse_number
+
+Split = Literal["train", "validation", "test"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its reference answer (already normalized by the task's parser)."""
+
+    id: str
+    question: str
+    answer: str
+
+
+@dataclass
+class Task:
+    """A named set of problems in three disjoint splits, with the parser for its answers."""
+
+    name: str
+    train: list[Problem]
+    validation: list[Problem]
+    test: list[Problem]
+    parse_answer: AnswerParser = parse_number
+    description: str = ""
+
+    def split(self, name: Split) -> list[Problem]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def is_correct(self, answer: str | None, problem: Problem) -> bool:
+        return answer is not None and answer == problem.answer
+
+
+# Difficulty levels: a generator of (question text, exact value) from a random source.
+_INSTRUCTION = "Reply with the number only."
+
+
+def _sum2(rng: random.Random) -> tuple[str, int]:
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    return f"What is {a} + {b}? {_INSTRUCTION}", a + b
+
+
+def _sum1(rng: random.Random) -> tuple[str, int]:
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    return f"What is {a} + {b}? {_INSTRUCTION}", a + b
+
+
+def _mixed3(rng: random.Random) -> tuple[str, int]:
+    a, b, c = (rng.randint(0, 30) for _ in range(3))
+    return f"What is the result of {a}+{b}*{c}? {_INSTRUCTION}", a + b * c
+
+
+def _maf6(rng: random.Random) -> tuple[str, int]:
+    # The form used by Multiagent Finetuning (Subramaniam et al. 2025).
+    a, b, c, d, e, f = (rng.randint(0, 30) for _ in range(6))
+    return f"What is the result of {a}+{b}*{c}+{d}-{e}*{f}? {_INSTRUCTION}", a + b * c + d - e * f
+
+
+ARITHMETIC_LEVELS: dict[str, tuple[Callable[[random.Random], tuple[str, int]], int]] = {
+    # level: (generator, number of distinct problems it can produce, to refuse impossible splits)
+    "sum1": (_sum1, 81),
+    "sum2": (_sum2, 90 * 90),
+    "mixed3": (_mixed3, 31**3),
+    "maf6": (_maf6, 31**6),
+}
+DEFAULT_LEVEL = "sum2"
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    train: int = 200
+    validation: int = 100
+    test: int = 100
+
+    @property
+    def total(self) -> int:
+        return self.train + self.validation + self.test
+
+
+def arithmetic_task(level: str = DEFAULT_LEVEL, sizes: SplitSizes = SplitSizes(), seed: int = 0) -> Task:
+    """Generated arithmetic at a graded difficulty, split without overlap.
+
+    Levels, easiest first: ``sum1`` (one-digit sums), ``sum2`` (two-digit sums; the
+    embedded model gets about a fifth right, so gains can show), ``mixed3`` (``a+b*c``),
+    ``maf6`` (Multiagent Finetuning's ``a+b*c+d-e*f``, numbers 0-30).
+
+    Example:
+        >>> task = arithmetic_task("sum2", SplitSizes(5, 2, 3), seed=1)
+        >>> len(task.train), len(task.validation), len(task.test)
+        (5, 2, 3)
+        >>> {p.question for p in task.train} & {p.question for p in task.test}
+        set()
+    """
+    if level not in ARITHMETIC_LEVELS:
+        raise ValueError(f"unknown arithmetic level {level!r}; choose one of {sorted(ARITHMETIC_LEVELS)}")
+    generate, capacity = ARITHMETIC_LEVELS[level]
+    if sizes.total > capacity:
+        raise ValueError(f"level {level!r} has only {capacity} distinct problems; asked for {sizes.total}")
+    rng = random.Random(seed)
+    seen: dict[str, int] = {}
+    while len(seen) < sizes.total:
+        question, value = generate(rng)
+        seen.setdefault(question, value)
+    problems = [Problem(f"{level}-{i}", q, str(v)) for i, (q, v) in enumerate(seen.items())]
+    return Task(
+        name=f"arithmetic-{level}",
+        train=problems[: sizes.train],
+        validation=problems[sizes.train : sizes.train + sizes.validation],
+        test=problems[sizes.train + sizes.validation :],
+        description=f"arithmetic level {level}, seed {seed}",
+    )
+
+
+def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, parser: AnswerParser = parse_number) -> Task:
+    """A task from the user's JSONL file with one ``{"question": ..., "answer": ...}`` per line.
+
+    Duplicate questions are dropped before shuffling, so splits never share a question.
+    Without ``sizes`` the file is split 60 / 20 / 20.
+
+    Raises:
+        ValueError: naming the line that is not valid JSON or lacks a field.
+    """
+    path = Path(path)
+    rows: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question, answer = str(row["question"]), str(row["answer"])
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}:{number}: expected a JSON object with 'question' and 'answer' ({error})") from error
+        rows.setdefault(question, parser(answer) or answer.strip())
+    items = list(rows.items())
+    random.Random(seed).shuffle(items)
+    if sizes is None:
+        n_train, n_val = int(len(items) * 0.6), int(len(items) * 0.2)
+        sizes = SplitSizes(n_train, n_val, len(items) - n_train - n_val)
+    if sizes.total > len(items):
+        raise ValueError(f"{path} has {len(items)} distinct questions; the splits ask for {sizes.total}")
+    problems = [Problem(f"{path.stem}-{i}", q, a) for i, (q, a) in enumerate(items)]
+    return Task(
+        name=path.stem,
+        train=problems[: sizes.train],
+        validation=problems[sizes.train : sizes.train + sizes.validation],
+        test=problems[sizes.train + sizes.validation : sizes.total],
+        parse_answer=parser,
+        description=f"user file {path}",
+    )

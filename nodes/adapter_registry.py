@@ -1,0 +1,60 @@
+"""Which adapter version each role runs now: the pointer a hot-swap moves."""
+
+from __future__ import annotations
+
+import threading
+
+
+class AdapterRegistry:
+    """Thread-safe map from role to its adapter version, with history for rollback.
+
+    ``None`` means the base model. Switching is one assignment under a lock, so a call
+    sees either the old version or the new one, never a mix.
+
+    Example:
+        >>> registry = AdapterRegistry()
+        >>> registry.switch("critic", "critic@v1")
+        >>> registry.switch("critic", "critic@v2")
+        >>> registry.current("critic"), registry.rollback("critic")
+        ('critic@v2', 'critic@v1')
+        >>> registry.current("nobody") is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._history: dict[str, list[str | None]] = {}
+
+    def current(self, role: str) -> str | None:
+        with self._lock:
+            history = self._history.get(role)
+            return history[-1] if history else None
+
+    def previous(self, role: str) -> str | None:
+        """The version the role ran before its current one (``None``: the base)."""
+        with self._lock:
+            history = self._history.get(role, [])
+            return history[-2] if len(history) >= 2 else None
+
+    def switch(self, role: str, version: str | None) -> None:
+        with self._lock:
+            self._history.setdefault(role, [None]).append(version)
+
+    def rollback(self, role: str) -> str | None:
+        """Point the role back at its previous version and return that version."""
+        with self._lock:
+            history = self._history.get(role, [])
+            if len(history) < 2:
+                raise ValueError(f"role {role!r} has no earlier version to roll back to")
+            history.pop()
+            return history[-1]
+
+    def versions(self, role: str) -> list[str]:
+        """Every version the role has run, oldest first (the base excluded)."""
+        with self._lock:
+            return [v for v in self._history.get(role, []) if v is not None]
+
+    def snapshot(self) -> dict[str, str | None]:
+        """Current version of every role ever switched."""
+        with self._lock:
+            return {role: history[-1] for role, history in self._history.items()}

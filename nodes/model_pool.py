@@ -1,0 +1,102 @@
+"""Model pools: hand each role its chat model and hot-swap role adapters.
+
+A graph asks the pool for ``pool.model(role)`` and never learns what backend answers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+
+from .adapter_registry import AdapterRegistry
+from .local_chat_model import LocalChatModel
+from .local_engine import LocalEngine
+
+
+class ModelPool(ABC):
+    """Gives every role a chat model; the adapter each role runs is kept in ``registry``."""
+
+    def __init__(self) -> None:
+        self.registry = AdapterRegistry()
+
+    @abstractmethod
+    def model(self, role: str, **sampling: Any) -> Runnable:
+        """The chat model for ``role``; ``sampling`` overrides temperature, max_tokens, seed."""
+
+    @abstractmethod
+    def publish(self, role: str, adapter_dir: str | Path) -> str:
+        """Load a trained adapter under a new version name and point ``role`` at it."""
+
+    def rollback(self, role: str) -> str | None:
+        """Point ``role`` back at its previous version (which is still loaded)."""
+        return self.registry.rollback(role)
+
+
+class LocalModelPool(ModelPool):
+    """All roles share one in-process base model; each role's adapter is chosen per call.
+
+    Publishing loads the adapter into the running model (no restart, no base reload),
+    then moves the role's pointer. The current and the previous version of each role
+    stay loaded; older ones are unloaded.
+
+    Args:
+        engine: The shared engine (default: the embedded SmolLM2).
+        **sampling: Defaults for every model the pool hands out (temperature, max_tokens...).
+    """
+
+    def __init__(self, engine: LocalEngine | None = None, **sampling: Any) -> None:
+        super().__init__()
+        self.engine = engine or LocalEngine.from_pretrained()
+        self.sampling = sampling
+
+    def model(self, role: str, **sampling: Any) -> LocalChatModel:
+        return LocalChatModel(engine=self.engine, role=role, registry=self.registry, **{**self.sampling, **sampling})
+
+    def _new_version_name(self, role: str) -> str:
+        taken = self.engine.adapters | set(self.registry.versions(role))
+        number = len(self.registry.versions(role)) + 1
+        while f"{role}.v{number}" in taken:
+            number += 1
+        return f"{role}.v{number}"
+
+    def publish(self, role: str, adapter_dir: str | Path) -> str:
+        version = self._new_version_name(role)
+        self.engine.load_adapter(version, adapter_dir)
+        retired = self.registry.previous(role)
+        self.registry.switch(role, version)
+        if retired is not None and retired not in self.registry.snapshot().values():
+            self.engine.unload_adapter(retired)
+        return version
+
+
+class SharedModelPool(ModelPool):
+    """Any LangChain chat model (or one per role) for every role, with no adapters.
+
+    Use it to run moot's graphs on a hosted model or on a fake model in tests.
+
+    Example:
+        >>> from langchain_core.language_models import GenericFakeChatModel
+        >>> from langchain_core.messages import AIMessage
+        >>> pool = SharedModelPool(GenericFakeChatModel(messages=iter([AIMessage("42")])))
+        >>> pool.model("debater-0").invoke("6*7?").content
+        '42'
+    """
+
+    def __init__(self, default: BaseChatModel, per_role: dict[str, BaseChatModel] | None = None) -> None:
+        super().__init__()
+        self.default = default
+        self.per_role = per_role or {}
+
+    def model(self, role: str, **sampling: Any) -> Runnable:
+        model = self.per_role.get(role, self.default)
+        return model.bind(**sampling) if sampling else model
+
+    def publish(self, role: str, adapter_dir: str | Path) -> str:
+        raise NotImplementedError(
+            "SharedModelPool serves fixed models and cannot load adapters; "
+            "use LocalModelPool (transformers) or the vLLM pool to hot-swap trained roles"
+        )
