@@ -13,10 +13,10 @@ class AdapterRegistry:
 
     Example:
         >>> registry = AdapterRegistry()
-        >>> registry.switch("critic", "critic@v1")
-        >>> registry.switch("critic", "critic@v2")
+        >>> registry.switch("critic", "critic_v1")
+        >>> registry.switch("critic", "critic_v2")
         >>> registry.current("critic"), registry.rollback("critic")
-        ('critic@v2', 'critic@v1')
+        ('critic_v2', 'critic_v1')
         >>> registry.current("nobody") is None
         True
     """

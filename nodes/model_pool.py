@@ -59,9 +59,9 @@ class LocalModelPool(ModelPool):
     def _new_version_name(self, role: str) -> str:
         taken = self.engine.adapters | set(self.registry.versions(role))
         number = len(self.registry.versions(role)) + 1
-        while f"{role}.v{number}" in taken:
+        while f"{role}_v{number}" in taken:
             number += 1
-        return f"{role}.v{number}"
+        return f"{role}_v{number}"
 
     def publish(self, role: str, adapter_dir: str | Path) -> str:
         version = self._new_version_name(role)

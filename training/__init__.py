@@ -1,0 +1,15 @@
+"""Training reads the experience library and writes adapters."""
+
+from .adapter_manifest import AdapterManifest
+from .examples import CurationConfig, TrainingExample, debate_training_sets
+from .lora_sft import LoraTrainingConfig, NotEnoughData, train_lora_adapter
+
+__all__ = [
+    "AdapterManifest",
+    "CurationConfig",
+    "LoraTrainingConfig",
+    "NotEnoughData",
+    "TrainingExample",
+    "debate_training_sets",
+    "train_lora_adapter",
+]

@@ -1,0 +1,83 @@
+"""The ``moot`` command line."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="moot: multi-agent LLM systems that improve themselves.", no_args_is_help=True)
+console = Console()
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def improve(
+    protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate.")] = "debate",
+    task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
+    level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
+    iterations: Annotated[int, typer.Option(min=1, help="Play-train-swap iterations.")] = 1,
+    agents: Annotated[int, typer.Option(min=1, help="Debate agents.")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, help="Debate rounds.")] = 2,
+    roles: Annotated[str, typer.Option(help="Role scheme: per-agent, generator-critic, per-agent-generator-critic.")] = "per-agent",
+    summarize: Annotated[bool, typer.Option(help="Show agents a summary of their peers instead of raw answers.")] = False,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Agents' sampling temperature.")] = 0.3,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Longest agent answer.")] = 16,
+    train_size: Annotated[int, typer.Option(min=1)] = 150,
+    validation_size: Annotated[int, typer.Option(min=1)] = 100,
+    test_size: Annotated[int, typer.Option(min=1)] = 100,
+    eval_split: Annotated[str, typer.Option(help="Split to report: test (held out) or validation (for tuning).")] = "test",
+    filter: Annotated[str, typer.Option(help="What counts as success: ground_truth or consensus.")] = "ground_truth",
+    max_examples: Annotated[int, typer.Option(min=1, help="Cap on each role's training set.")] = 64,
+    epochs: Annotated[float, typer.Option(help="LoRA epochs.")] = 2.0,
+    learning_rate: Annotated[float, typer.Option(help="LoRA learning rate.")] = 2e-4,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    seed: Annotated[int, typer.Option()] = 0,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
+    library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port (default: in the run folder).")] = None,
+) -> None:
+    """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
+    from moot.improve import ImproveConfig, improve as run_improve
+    from moot.nodes.debate_agent import DebateConfig
+    from moot.tasks import SplitSizes
+    from moot.training import CurationConfig, LoraTrainingConfig
+
+    if eval_split not in ("test", "validation"):
+        raise typer.BadParameter("must be 'test' or 'validation'", param_hint="--eval-split")
+    if filter not in ("ground_truth", "consensus"):
+        raise typer.BadParameter("must be 'ground_truth' or 'consensus'", param_hint="--filter")
+    if roles not in ("per-agent", "generator-critic", "per-agent-generator-critic"):
+        raise typer.BadParameter("must be per-agent, generator-critic or per-agent-generator-critic", param_hint="--roles")
+    try:
+        config = ImproveConfig(
+            protocol=protocol,
+            task=task,
+            level=level,
+            sizes=SplitSizes(train_size, validation_size, test_size),
+            eval_split=eval_split,  # type: ignore[arg-type]
+            iterations=iterations,
+            seed=seed,
+            debate=DebateConfig(n_agents=agents, n_rounds=rounds, roles=roles, summarize=summarize,  # type: ignore[arg-type]
+                                temperature=temperature, max_tokens=max_tokens),
+            curation=CurationConfig(target=filter),  # type: ignore[arg-type]
+            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate),
+            max_examples_per_role=max_examples,
+            run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
+            library=library,
+        )
+        run_improve(config, console=console)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,193 @@
+"""The improve loop: play -> log -> curate -> train per role -> hot-swap -> evaluate.
+
+One loop for every protocol; the protocol, the curation filter and the evaluation split
+are parameters. Everything a run makes lives in its run folder::
+
+    runs/<name>/config.json     the settings
+    runs/<name>/library/        the experience library (unless a Chroma server is used)
+    runs/<name>/adapters/it1/<role>/   adapter + moot_manifest.json
+    runs/<name>/report.json, report.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from moot.nodes.debate_agent import DebateConfig
+from moot.nodes.embedded_model import embedded_model_dir
+from moot.nodes.local_engine import LocalEngine
+from moot.nodes.model_pool import LocalModelPool, ModelPool
+from moot.protocols import Protocol, get_protocol
+from moot.report import ImproveReport, Score
+from moot.stores import ExperienceLibrary, ExperienceLogger
+from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
+from moot.training import CurationConfig, LoraTrainingConfig, NotEnoughData, train_lora_adapter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ImproveConfig:
+    """Settings of one improve run (saved as the run folder's ``config.json``).
+
+    Attributes:
+        protocol: Which protocol to play (``debate``).
+        task: ``arithmetic`` or a path to a JSONL file of ``question`` / ``answer``.
+        level: Arithmetic difficulty (see :func:`moot.tasks.arithmetic_task`).
+        sizes: Train / validation / test split sizes.
+        eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
+        iterations: Play-train-swap rounds.
+        run_dir: The run folder.
+        library: Chroma location (a folder, or ``http://host:port``); default: in the run folder.
+        model_dir: Base model folder; default: the embedded SmolLM2.
+        max_examples_per_role: Cap on each role's training set (a CPU time budget).
+        concurrency: Episodes in flight at once (their model calls batch together).
+    """
+
+    protocol: str = "debate"
+    task: str = "arithmetic"
+    level: str = "sum2"
+    sizes: SplitSizes = field(default_factory=lambda: SplitSizes(train=150, validation=100, test=100))
+    eval_split: Literal["validation", "test"] = "test"
+    iterations: int = 1
+    seed: int = 0
+    debate: DebateConfig = field(default_factory=lambda: DebateConfig(temperature=0.3, max_tokens=16))
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    max_examples_per_role: int | None = 64
+    run_dir: Path = Path("runs/latest")
+    library: str | None = None
+    model_dir: Path | None = None
+    concurrency: int = 12
+
+    def load_task(self) -> Task:
+        if self.task == "arithmetic":
+            return arithmetic_task(self.level, self.sizes, seed=self.seed)
+        return jsonl_task(self.task, self.sizes, seed=self.seed)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["debate"].pop("parser", None)
+        return json.loads(json.dumps(data, default=str))
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+class ImproveRun:
+    """One run of the loop; use :func:`improve` unless you need the pieces."""
+
+    def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None):
+        self.config = config
+        self.console = console or Console()
+        self.protocol: Protocol = get_protocol(config.protocol)
+        self.task = config.load_task()
+        self.run_dir = Path(config.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
+        self.pool = pool or LocalModelPool(LocalEngine.from_pretrained(self.base_model_dir))
+        self.library = ExperienceLibrary(config.library or self.run_dir / "library")
+        self.debate = config.debate
+        self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
+                                    config=config.to_json())
+
+    def play(self, problems: Sequence[Problem], protocol_config: Any, *, split: str, iteration: int, label: str) -> list[dict | None]:
+        """Run one episode per problem, logging every model call; failed episodes give None."""
+        graph = self.protocol.build(self.pool, protocol_config)
+        base = {"run": self.run_dir.name, "iteration": iteration, "task": self.task.name,
+                "protocol": self.protocol.name, "split": split, "setting": label}
+        configs = [
+            {"callbacks": [self._logger], "max_concurrency": self.config.concurrency,
+             "metadata": {**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id, "target": p.answer}}
+            for p in problems
+        ]
+        results: list[dict | None] = [None] * len(problems)
+        failures = 0
+        with _progress(self.console) as progress:
+            bar = progress.add_task(f"{label} ({split}, iteration {iteration})", total=len(problems))
+            for index, output in graph.batch_as_completed(
+                [{"question": p.question} for p in problems], configs, return_exceptions=True
+            ):
+                if isinstance(output, BaseException):
+                    failures += 1
+                    logger.warning("episode %s failed: %s", configs[index]["metadata"]["episode"], output)
+                else:
+                    results[index] = output
+                progress.advance(bar)
+        self._logger.flush()
+        if failures:
+            self.console.print(f"[yellow]{failures} of {len(problems)} episodes failed; they count as wrong[/]")
+        return results
+
+    def evaluate(self, name: str, protocol_config: Any, iteration: int) -> Score:
+        problems = self.task.split(self.config.eval_split)
+        states = self.play(problems, protocol_config, split=self.config.eval_split, iteration=iteration, label=name)
+        outcomes = [s is not None and self.protocol.final_answer(s) == p.answer for s, p in zip(states, problems)]
+        score = Score.of(name, outcomes, iteration)
+        self.report.scores.append(score)
+        self.console.print(f"{name}: {score.accuracy:.3f} ± {score.stderr:.3f} (n={score.n})")
+        return score
+
+    def train_and_swap(self, iteration: int) -> None:
+        records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+        sets = self.protocol.curate(records, self.config.curation)
+        for role in self.protocol.roles(self.debate):
+            examples = sets.get(role, [])[: self.config.max_examples_per_role]
+            entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
+            try:
+                started = time.perf_counter()
+                with self.console.status(f"training {role} on {len(examples)} examples"):
+                    manifest = train_lora_adapter(
+                        self.base_model_dir, examples, self.run_dir / "adapters" / f"it{iteration}" / role,
+                        role=role, iteration=iteration, config=self.config.lora,
+                    )
+                entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
+                entry["version"] = self.pool.publish(role, self.run_dir / "adapters" / f"it{iteration}" / role)
+                self.console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}, now {entry['version']}")
+            except NotEnoughData:
+                entry["version"] = self.pool.registry.current(role)
+                self.console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")
+            self.report.training.append(entry)
+
+    def run(self) -> ImproveReport:
+        timings = self.report.timings_s
+        started = time.perf_counter()
+        single = self.protocol.single_agent(self.debate)
+        with ExperienceLogger(self.library, annotate=self.protocol.annotate) as self._logger:
+            self.evaluate("single agent (base)", single, 0)
+            self.evaluate(f"{self.protocol.name} (base)", self.debate, 0)
+            timings["baseline"] = round(time.perf_counter() - started, 1)
+            for iteration in range(1, self.config.iterations + 1):
+                mark = time.perf_counter()
+                self.play(self.task.train, self.debate, split="train", iteration=iteration, label=self.protocol.name)
+                timings[f"play_it{iteration}"] = round(time.perf_counter() - mark, 1)
+                mark = time.perf_counter()
+                self.train_and_swap(iteration)
+                timings[f"train_it{iteration}"] = round(time.perf_counter() - mark, 1)
+                mark = time.perf_counter()
+                self.evaluate(f"{self.protocol.name} (iteration {iteration})", self.debate, iteration)
+                self.evaluate(f"single agent (iteration {iteration})", single, iteration)
+                timings[f"eval_it{iteration}"] = round(time.perf_counter() - mark, 1)
+        timings["total"] = round(time.perf_counter() - started, 1)
+        json_path, png_path = self.report.save()
+        self.console.print(self.report.table())
+        self.console.print(f"report: {json_path}  plot: {png_path}")
+        return self.report
+
+
+def improve(config: ImproveConfig = ImproveConfig(), pool: ModelPool | None = None, console: Console | None = None) -> ImproveReport:
+    """Run the improve loop and return its report (also saved in the run folder)."""
+    return ImproveRun(config, pool, console).run()

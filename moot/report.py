@@ -1,0 +1,86 @@
+"""Scores with their uncertainty, and the improve report as a table, JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class Score:
+    """Accuracy of one configuration on one split, with n and the standard error.
+
+    Example:
+        >>> Score.of("base", [True, False, True, True]).accuracy
+        0.75
+    """
+
+    name: str
+    accuracy: float
+    n: int
+    stderr: float
+    iteration: int = 0
+
+    @classmethod
+    def of(cls, name: str, outcomes: Sequence[bool], iteration: int = 0) -> "Score":
+        n = len(outcomes)
+        p = sum(outcomes) / n if n else 0.0
+        return cls(name, p, n, math.sqrt(p * (1 - p) / n) if n else 0.0, iteration)
+
+
+@dataclass
+class ImproveReport:
+    """What one improve run measured."""
+
+    run_dir: str
+    protocol: str
+    task: str
+    split: str
+    scores: list[Score] = field(default_factory=list)
+    training: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, name: str) -> Score:
+        return next(s for s in self.scores if s.name == name)
+
+    def save(self) -> tuple[Path, Path]:
+        """Write ``report.json`` and ``report.png`` into the run folder."""
+        folder = Path(self.run_dir)
+        json_path = folder / "report.json"
+        json_path.write_text(json.dumps(asdict(self), indent=2, default=str))
+        return json_path, self.plot(folder / "report.png")
+
+    def plot(self, path: Path) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(self.scores)), 4))
+        names = [s.name for s in self.scores]
+        ax.bar(names, [s.accuracy for s in self.scores], yerr=[s.stderr for s in self.scores], capsize=6,
+               color=["#9aa5b1" if s.iteration == 0 else "#2f80ed" for s in self.scores])
+        for i, s in enumerate(self.scores):
+            ax.text(i, s.accuracy + s.stderr + 0.01, f"{s.accuracy:.2f}", ha="center")
+        ax.set_ylabel(f"accuracy on {self.split} (n={self.scores[0].n if self.scores else 0}, ±1 s.e.)")
+        ax.set_title(f"{self.protocol} on {self.task}")
+        ax.set_ylim(0, min(1.0, max([s.accuracy + s.stderr for s in self.scores] + [0.1]) + 0.1))
+        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+    def table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"{self.protocol} on {self.task}: held-out {self.split} accuracy")
+        for column in ("configuration", "iteration", "accuracy", "± s.e.", "n"):
+            table.add_column(column, justify="left" if column == "configuration" else "right")
+        for s in self.scores:
+            table.add_row(s.name, str(s.iteration), f"{s.accuracy:.3f}", f"{s.stderr:.3f}", str(s.n))
+        return table

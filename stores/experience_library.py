@@ -1,0 +1,132 @@
+"""The experience library: every node output of every episode, in Chroma.
+
+A record is one model call made by a node: the prompt messages in, the text out, and
+metadata saying where it came from (run, iteration, episode, task, protocol, node, role,
+agent, round, adapter) and how it turned out (answer, correct, consensus, reward). A
+training example is rebuilt exactly from a record's messages and text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import chromadb
+
+from .embedding import offline_embedding_function
+
+Scalar = str | int | float | bool
+
+
+def record_id(*parts: Any) -> str:
+    """Deterministic id from the parts that locate a node output, so reruns upsert.
+
+    Example:
+        >>> record_id("run", 0, "ep-1", "agent", 1, 2) == record_id("run", 0, "ep-1", "agent", 1, 2)
+        True
+    """
+    key = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha1(key.encode()).hexdigest()[:24]
+
+
+@dataclass
+class ExperienceRecord:
+    """One logged node output."""
+
+    id: str
+    text: str
+    messages: list[dict[str, str]]
+    metadata: dict[str, Scalar] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Scalar | None:
+        return self.metadata.get(key)
+
+    def chat(self) -> list[dict[str, str]]:
+        """The conversation as trained on: the prompt messages plus this output as the reply."""
+        return [*self.messages, {"role": "assistant", "content": self.text}]
+
+
+def _clean(metadata: dict[str, Any]) -> dict[str, Scalar]:
+    # Chroma metadata holds scalars only and no None.
+    return {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))}
+
+
+def _where(filters: dict[str, Scalar]) -> dict[str, Any] | None:
+    clauses = [{key: {"$eq": value}} for key, value in filters.items()]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _records(ids: list[str], documents: list[str | None], metadatas: list[Any]) -> list[ExperienceRecord]:
+    records = []
+    for id_, text, metadata in zip(ids, documents, metadatas):
+        metadata = dict(metadata)
+        messages = json.loads(metadata.pop("messages", "[]"))
+        records.append(ExperienceRecord(id_, text or "", messages, metadata))
+    return records
+
+
+class ExperienceLibrary:
+    """Chroma-backed store of node outputs.
+
+    Args:
+        location: A folder (embedded ``PersistentClient``) or ``http://host:port`` (a
+            Chroma server through ``HttpClient``).
+        collection: Collection name.
+
+    Example:
+        >>> import tempfile
+        >>> library = ExperienceLibrary(tempfile.mkdtemp())
+        >>> library.add([ExperienceRecord("r1", "57", [{"role": "user", "content": "45+12?"}],
+        ...                               {"role": "debater-0", "round": 0})])
+        >>> [r.text for r in library.find(role="debater-0")]
+        ['57']
+    """
+
+    def __init__(self, location: str | Path, collection: str = "experience") -> None:
+        location = str(location)
+        if location.startswith(("http://", "https://")):
+            url = urlparse(location)
+            self.client = chromadb.HttpClient(
+                host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https"
+            )
+        else:
+            Path(location).mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=location)
+        self.location = location
+        self.collection = self.client.get_or_create_collection(
+            collection, embedding_function=offline_embedding_function()
+        )
+
+    def add(self, records: Iterable[ExperienceRecord]) -> None:
+        """Upsert records (same id: replaced, never duplicated), in server-sized batches."""
+        records = list({r.id: r for r in records}.values())
+        limit = self.client.get_max_batch_size()
+        for start in range(0, len(records), limit):
+            chunk = records[start : start + limit]
+            self.collection.upsert(
+                ids=[r.id for r in chunk],
+                documents=[r.text or " " for r in chunk],
+                metadatas=[_clean({**r.metadata, "messages": json.dumps(r.messages)}) for r in chunk],
+            )
+
+    def find(self, where: dict[str, Any] | None = None, **equals: Scalar) -> list[ExperienceRecord]:
+        """Records whose metadata match: ``equals`` as field=value, or a raw Chroma ``where``."""
+        if where and equals:
+            where = {"$and": [where, _where(equals)]}
+        result = self.collection.get(where=where or _where(equals), include=["documents", "metadatas"])
+        records = _records(result["ids"], result["documents"], result["metadatas"])
+        return sorted(records, key=lambda r: (str(r["episode"]), r["round"] or 0, r["agent"] or 0, r.id))
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def search(self, text: str, n: int = 5, **equals: Scalar) -> list[ExperienceRecord]:
+        """Records whose text is nearest in meaning to ``text`` (e.g. to find similar answers)."""
+        result = self.collection.query(query_texts=[text], n_results=n, where=_where(equals), include=["documents", "metadatas"])
+        return _records(result["ids"][0], result["documents"][0], result["metadatas"][0])

@@ -1,0 +1,42 @@
+"""The small manifest saved beside every trained adapter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "moot_manifest.json"
+
+
+@dataclass
+class AdapterManifest:
+    """What an adapter is and what it learned from.
+
+    Attributes:
+        role: The role it was trained for.
+        iteration: Improve-loop iteration that produced it.
+        base_model: The base model folder or name it must be loaded on.
+        record_ids: Experience-library records it was trained on.
+        train_loss: Mean training loss reported by the trainer.
+        settings: The LoRA and optimizer settings used.
+    """
+
+    role: str
+    iteration: int
+    base_model: str
+    record_ids: list[str]
+    train_loss: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / MANIFEST_FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "AdapterManifest":
+        return cls(**json.loads((Path(folder) / MANIFEST_FILE).read_text()))

@@ -1,0 +1,121 @@
+"""Training one LoRA adapter per role with trl's ``SFTTrainer`` and peft, on the CPU."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .adapter_manifest import AdapterManifest
+from .examples import TrainingExample
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoraTrainingConfig:
+    """LoRA and optimizer settings for one role's adapter.
+
+    The defaults are the ones that doubled the embedded model's accuracy on two-digit sums
+    (rank 16 on all linear layers, lr 2e-4, 2 epochs, batch 8).
+    """
+
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: float = 2e-4
+    epochs: float = 2.0
+    batch_size: int = 8
+    max_length: int = 512
+    max_steps: int = -1
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError(f"invalid LoRA settings: rank={self.rank}, batch_size={self.batch_size}, lr={self.learning_rate}")
+
+
+class NotEnoughData(ValueError):
+    """A role has no training examples; its adapter is left as it was."""
+
+
+def train_lora_adapter(
+    base_model_dir: str | Path,
+    examples: Sequence[TrainingExample],
+    output_dir: str | Path,
+    *,
+    role: str,
+    iteration: int = 0,
+    config: LoraTrainingConfig = LoraTrainingConfig(),
+) -> AdapterManifest:
+    """Fine-tune a LoRA adapter on ``examples`` (loss on the completion only) and save it.
+
+    The base weights are loaded fresh from ``base_model_dir`` for training, so a model
+    that is serving at the same time is never touched.
+
+    Returns:
+        The manifest written into ``output_dir`` next to the peft adapter files.
+
+    Raises:
+        NotEnoughData: when ``examples`` is empty.
+    """
+    if not examples:
+        raise NotEnoughData(f"no training examples for role {role!r}")
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    output_dir = Path(output_dir)
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
+    dataset = Dataset.from_list(
+        [{"prompt": e.prompt, "completion": [{"role": "assistant", "content": e.completion}]} for e in examples]
+    )
+    # The trainer wants a folder for checkpoints; moot saves only the adapter, so it is scratch.
+    scratch = tempfile.mkdtemp(prefix="moot-trainer-")
+    args = SFTConfig(
+        output_dir=scratch,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        seed=config.seed,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        **config.extra,
+    )
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    try:
+        result = trainer.train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    trainer.model.save_pretrained(output_dir)
+    manifest = AdapterManifest(
+        role=role,
+        iteration=iteration,
+        base_model=str(base_model_dir),
+        record_ids=[e.record_id for e in examples],
+        train_loss=float(result.training_loss),
+        settings={k: v for k, v in asdict(config).items() if k != "extra"},
+    )
+    manifest.save(output_dir)
+    logger.info("trained %s on %d examples, loss %.4f", role, len(examples), manifest.train_loss)
+    return manifest
