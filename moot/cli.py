@@ -40,6 +40,7 @@ def improve(
     epochs: Annotated[float, typer.Option(help="LoRA epochs.")] = 2.0,
     learning_rate: Annotated[float, typer.Option(help="LoRA learning rate.")] = 2e-4,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: run all epochs).")] = -1,
     seed: Annotated[int, typer.Option()] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port (default: in the run folder).")] = None,
@@ -68,7 +69,7 @@ def improve(
             debate=DebateConfig(n_agents=agents, n_rounds=rounds, roles=roles, summarize=summarize,  # type: ignore[arg-type]
                                 temperature=temperature, max_tokens=max_tokens),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
-            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate),
+            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,

@@ -1,0 +1,23 @@
+"""The command line, as a user calls it."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from moot.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "improve" in result.output
+
+
+def test_bad_input_exits_with_a_clear_message(tmp_path):
+    result = runner.invoke(app, ["improve", "debate", "--eval-split", "train", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "test" in result.output
+    result = runner.invoke(app, ["improve", "chess", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown protocol 'chess'" in result.output
+    result = runner.invoke(app, ["improve", "debate", "--task", str(tmp_path / "missing.jsonl"), "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "missing.jsonl" in result.output

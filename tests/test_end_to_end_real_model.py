@@ -1,0 +1,48 @@
+"""End to end on the real embedded SmolLM2: debate -> library -> LoRA -> hot-swap -> evaluation.
+
+Short (a few problems, two training steps), but nothing is faked.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from moot.cli import app
+from moot.stores import ExperienceLibrary
+
+pytestmark = pytest.mark.real_model
+
+
+def test_improve_debate_runs_end_to_end_on_the_embedded_model(tmp_path):
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "improve", "debate", "--task", "arithmetic", "--level", "sum1", "--iterations", "1",
+        "--agents", "2", "--rounds", "2", "--temperature", "0", "--max-tokens", "8",
+        "--train-size", "8", "--validation-size", "2", "--test-size", "4",
+        "--max-steps", "2", "--max-examples", "8", "--run-dir", str(run_dir),
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "report.json").read_text())
+    names = [s["name"] for s in report["scores"]]
+    assert names == ["single agent (base)", "debate (base)", "debate (iteration 1)", "single agent (iteration 1)"]
+    assert all(s["n"] == 4 for s in report["scores"])
+    assert (run_dir / "report.png").stat().st_size > 1000
+
+    published = {t["role"]: t["version"] for t in report["training"] if t.get("train_loss") is not None}
+    assert published, f"no role had a successful trajectory: {report['training']}"
+    for role, version in published.items():
+        assert version == f"{role}_v1"
+        assert (run_dir / "adapters" / "it1" / role / "adapter_model.safetensors").is_file()
+
+    library = ExperienceLibrary(run_dir / "library")
+    before = library.find(iteration=0, split="test", setting="debate (base)")
+    after = library.find(iteration=1, split="test", setting="debate (iteration 1)")
+    assert len(before) == len(after) == 4 * 2 * 2
+    assert not any(r["adapter"] in published.values() for r in before)
+    # The held-out answers after the iteration really came from the swapped-in adapters.
+    assert {r["adapter"] for r in after if r["role"] in published} == set(published.values())
+    train = library.find(iteration=1, split="train")
+    assert len(train) == 8 * 2 * 2 and all(r["correct"] is not None for r in train)

@@ -1,0 +1,146 @@
+"""The experience library round trip: log -> query by metadata -> rebuild training examples."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, TypedDict
+
+import pytest
+from fakes import scripted_pool
+from langchain_core.language_models import FakeListChatModel
+from langgraph.graph import START, StateGraph
+
+from moot.graphs import build_debate_graph, debate_outcome
+from moot.nodes.debate_agent import DebateConfig
+from moot.stores import ExperienceLibrary, ExperienceLogger, ExperienceRecord
+from moot.training import CurationConfig, debate_training_sets
+
+
+@pytest.fixture
+def library(tmp_path) -> ExperienceLibrary:
+    return ExperienceLibrary(tmp_path / "library")
+
+
+def play(library: ExperienceLibrary, episode: str = "e1", target: str = "7") -> dict:
+    pool = scripted_pool(debater_0=["5", "7"], debater_1=["7", "7"], debater_2=["6", "6"])
+    graph = build_debate_graph(pool, DebateConfig(n_agents=3, n_rounds=2))
+    with ExperienceLogger(library, annotate=debate_outcome) as logger:
+        return graph.invoke(
+            {"question": "What is 3 + 4?"},
+            {"callbacks": [logger], "metadata": {"run": "r", "iteration": 1, "episode": episode, "target": target}},
+        )
+
+
+def test_every_node_output_is_logged_with_its_place_and_outcome(library):
+    play(library)
+    records = library.find(run="r", episode="e1")
+    assert len(records) == 6
+    by_place = {(r["round"], r["agent"]): r for r in records}
+    assert by_place[(0, 0)]["answer"] == "5" and by_place[(0, 0)]["correct"] is False
+    assert by_place[(1, 0)]["answer"] == "7" and by_place[(1, 0)]["correct"] is True
+    assert by_place[(1, 2)]["consensus"] is False and by_place[(1, 1)]["consensus"] is True
+    assert {r["node"] for r in records} == {"agent"}
+    assert by_place[(1, 1)]["role"] == "debater-1" and by_place[(1, 1)]["reward"] == 1.0
+
+
+def test_query_by_metadata_and_rebuild_exact_training_examples(library):
+    play(library)
+    round_two = library.find(round=1, agent=0)
+    (record,) = round_two
+    assert record.messages[0] == {"role": "user", "content": "What is 3 + 4?"}
+    assert record.messages[1] == {"role": "assistant", "content": "5"}
+    assert record.chat()[-1] == {"role": "assistant", "content": "7"}
+    sets = debate_training_sets(library.find(run="r"), CurationConfig(target="ground_truth"))
+    # agent 0 went wrong -> right (critic data); agent 1 right -> right twice; agent 2 never right.
+    assert {role: len(examples) for role, examples in sets.items()} == {"debater-0": 1, "debater-1": 2}
+    assert sets["debater-0"][0].prompt == record.messages and sets["debater-0"][0].completion == "7"
+
+
+def test_consensus_filter_needs_no_ground_truth(library):
+    play(library, target="6")  # ground truth says 6, the debate agreed on 7
+    truth = debate_training_sets(library.find(run="r"), CurationConfig(target="ground_truth"))
+    consensus = debate_training_sets(library.find(run="r"), CurationConfig(target="consensus"))
+    assert {e.completion for examples in truth.values() for e in examples} == {"6"}
+    assert {e.completion for examples in consensus.values() for e in examples} == {"7"}
+
+
+def test_right_to_right_fraction_drops_only_holding_revisions(library):
+    play(library)
+    sets = debate_training_sets(library.find(run="r"), CurationConfig(right_to_right_fraction=0.0))
+    assert {role: len(examples) for role, examples in sets.items()} == {"debater-0": 1, "debater-1": 1}
+
+
+def test_rerun_upserts_instead_of_duplicating(library):
+    play(library)
+    play(library)
+    assert library.count() == 6
+    play(library, episode="e2")
+    assert library.count() == 12
+
+
+def test_a_users_own_graph_logs_with_no_changes_to_its_nodes(library):
+    class State(TypedDict):
+        topic: str
+        notes: Annotated[list[str], operator.add]
+
+    writer = FakeListChatModel(responses=["draft about cats"])
+    editor = FakeListChatModel(responses=["edited draft"])
+    builder = StateGraph(State)
+    builder.add_node("write", lambda s: {"notes": [writer.invoke(s["topic"]).content]})
+    builder.add_node("edit", lambda s: {"notes": [editor.invoke(s["notes"][-1]).content]})
+    builder.add_edge(START, "write")
+    builder.add_edge("write", "edit")
+    graph = builder.compile()
+    with ExperienceLogger(library) as logger:
+        graph.invoke({"topic": "cats", "notes": []}, {"callbacks": [logger], "metadata": {"episode": "mine"}})
+    records = {r["node"]: r for r in library.find(episode="mine")}
+    assert set(records) == {"write", "edit"}
+    assert records["edit"].text == "edited draft"
+    assert records["edit"].messages == [{"role": "user", "content": "draft about cats"}]
+
+
+def test_a_failed_episode_keeps_what_it_made_marked_as_failed(library):
+    class State(TypedDict):
+        q: str
+
+    model = FakeListChatModel(responses=["partial work"])
+
+    def work(state):
+        model.invoke(state["q"])
+        return {}
+
+    def crash(state):
+        raise RuntimeError("tool exploded")
+
+    builder = StateGraph(State)
+    builder.add_node("work", work)
+    builder.add_node("crash", crash)
+    builder.add_edge(START, "work")
+    builder.add_edge("work", "crash")
+    with ExperienceLogger(library) as logger, pytest.raises(RuntimeError):
+        builder.compile().invoke({"q": "go"}, {"callbacks": [logger], "metadata": {"episode": "boom"}})
+    (record,) = library.find(episode="boom")
+    assert record.text == "partial work" and "tool exploded" in record["error"]
+
+
+def test_failed_writes_are_kept_for_the_next_flush(library, monkeypatch):
+    logger = ExperienceLogger(library, flush_at=10_000)
+    play_graph = build_debate_graph(scripted_pool(debater_0=["1"]), DebateConfig(n_agents=1, n_rounds=1))
+    play_graph.invoke({"question": "q"}, {"callbacks": [logger], "metadata": {"episode": "x"}})
+
+    def refuse(records):
+        raise ConnectionError("server gone")
+
+    monkeypatch.setattr(library, "add", refuse)
+    with pytest.raises(ConnectionError):
+        logger.flush()
+    monkeypatch.undo()
+    assert logger.flush() == 1 and library.count() == 1
+
+
+def test_semantic_search_finds_similar_outputs(library):
+    library.add([
+        ExperienceRecord("a", "The capital of France is Paris.", [], {"role": "x"}),
+        ExperienceRecord("b", "Seven plus six is thirteen.", [], {"role": "x"}),
+    ])
+    assert library.search("arithmetic sum of numbers", n=1)[0].id == "b"
