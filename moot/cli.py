@@ -21,7 +21,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more
 
 @app.command()
 def improve(
-    protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate.")] = "debate",
+    protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate, chain or critique.")] = "debate",
     task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
     level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
     iterations: Annotated[int, typer.Option(min=1, help="Play-train-swap iterations.")] = 1,
@@ -30,6 +30,9 @@ def improve(
     roles: Annotated[str, typer.Option(help="Role scheme: per-agent, generator-critic, per-agent-generator-critic.")] = "per-agent",
     summarize: Annotated[bool, typer.Option(help="Show agents a summary of their peers instead of raw answers.")] = False,
     temperature: Annotated[float, typer.Option(min=0.0, help="Agents' sampling temperature.")] = 0.3,
+    augment: Annotated[bool, typer.Option(help="Repair failed trajectories before training (chain, critique).")] = True,
+    max_retries: Annotated[int, typer.Option(min=0, help="Critique: answers the actor may give after a False verdict.")] = 1,
+    repairs: Annotated[Optional[int], typer.Option(help="Cap on failed trajectories repaired per iteration.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest agent answer.")] = 16,
     train_size: Annotated[int, typer.Option(min=1)] = 150,
     validation_size: Annotated[int, typer.Option(min=1)] = 100,
@@ -47,9 +50,12 @@ def improve(
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
+    from moot.nodes.chain_step import ChainConfig
+    from moot.nodes.critique_roles import CritiqueConfig
     from moot.nodes.debate_agent import DebateConfig
     from moot.tasks import SplitSizes
     from moot.training import CurationConfig, LoraTrainingConfig
+    from moot.training.augmentation import AugmentationConfig
 
     if eval_split not in ("test", "validation"):
         raise typer.BadParameter("must be 'test' or 'validation'", param_hint="--eval-split")
@@ -68,6 +74,10 @@ def improve(
             seed=seed,
             debate=DebateConfig(n_agents=agents, n_rounds=rounds, roles=roles, summarize=summarize,  # type: ignore[arg-type]
                                 temperature=temperature, max_tokens=max_tokens),
+            chain=ChainConfig(temperature=temperature),
+            critique=CritiqueConfig(temperature=temperature, max_retries=max_retries),
+            augment=augment,
+            augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
             lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
             max_examples_per_role=max_examples,

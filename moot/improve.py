@@ -14,22 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from moot.nodes.chain_step import ChainConfig
+from moot.nodes.critique_roles import CritiqueConfig
 from moot.nodes.debate_agent import DebateConfig
 from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.local_engine import LocalEngine
 from moot.nodes.model_pool import LocalModelPool, ModelPool
-from moot.protocols import Protocol, get_protocol
+from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig, NotEnoughData, train_lora_adapter
+from moot.training.augmentation import AugmentationConfig, augment_failures
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +42,14 @@ class ImproveConfig:
     """Settings of one improve run (saved as the run folder's ``config.json``).
 
     Attributes:
-        protocol: Which protocol to play (``debate``).
+        protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
         task: ``arithmetic`` or a path to a JSONL file of ``question`` / ``answer``.
         level: Arithmetic difficulty (see :func:`moot.tasks.arithmetic_task`).
         sizes: Train / validation / test split sizes.
         eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
         iterations: Play-train-swap rounds.
+        debate, chain, critique: Settings of each protocol (only the played one is used).
+        augment: Repair failed trajectories before training (SiriuS; chain and critique).
         run_dir: The run folder.
         library: Chroma location (a folder, or ``http://host:port``); default: in the run folder.
         model_dir: Base model folder; default: the embedded SmolLM2.
@@ -60,23 +65,30 @@ class ImproveConfig:
     iterations: int = 1
     seed: int = 0
     debate: DebateConfig = field(default_factory=lambda: DebateConfig(temperature=0.3, max_tokens=16))
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    critique: CritiqueConfig = field(default_factory=CritiqueConfig)
+    augment: bool = True
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     max_examples_per_role: int | None = 64
     run_dir: Path = Path("runs/latest")
     library: str | None = None
     model_dir: Path | None = None
-    concurrency: int = 12
+    concurrency: int = 32
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":
             return arithmetic_task(self.level, self.sizes, seed=self.seed)
         return jsonl_task(self.task, self.sizes, seed=self.seed)
 
+    @property
+    def protocol_config(self) -> Any:
+        """The settings of the protocol being played."""
+        return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
+
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["debate"].pop("parser", None)
-        return json.loads(json.dumps(data, default=str))
+        return json.loads(json.dumps(asdict(self), default=str))
 
 
 def _progress(console: Console) -> Progress:
@@ -100,18 +112,20 @@ class ImproveRun:
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or LocalModelPool(LocalEngine.from_pretrained(self.base_model_dir))
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")
-        self.debate = config.debate
+        self.protocol_config = config.protocol_config
         self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
                                     config=config.to_json())
 
-    def play(self, problems: Sequence[Problem], protocol_config: Any, *, split: str, iteration: int, label: str) -> list[dict | None]:
+    def play(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str, iteration: int,
+             label: str) -> list[dict | None]:
         """Run one episode per problem, logging every model call; failed episodes give None."""
-        graph = self.protocol.build(self.pool, protocol_config)
+        graph = protocol.build(self.pool, protocol_config)
         base = {"run": self.run_dir.name, "iteration": iteration, "task": self.task.name,
-                "protocol": self.protocol.name, "split": split, "setting": label}
+                "protocol": protocol.name, "split": split, "setting": label}
         configs = [
             {"callbacks": [self._logger], "max_concurrency": self.config.concurrency,
-             "metadata": {**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id, "target": p.answer}}
+             "metadata": {**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
+                          "target": p.answer, "question": p.question}}
             for p in problems
         ]
         results: list[dict | None] = [None] * len(problems)
@@ -132,27 +146,52 @@ class ImproveRun:
             self.console.print(f"[yellow]{failures} of {len(problems)} episodes failed; they count as wrong[/]")
         return results
 
-    def evaluate(self, name: str, protocol_config: Any, iteration: int) -> Score:
+    def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
         problems = self.task.split(self.config.eval_split)
-        states = self.play(problems, protocol_config, split=self.config.eval_split, iteration=iteration, label=name)
-        outcomes = [s is not None and self.protocol.final_answer(s) == p.answer for s, p in zip(states, problems)]
+        states = self.play(problems, protocol, protocol_config, split=self.config.eval_split, iteration=iteration, label=name)
+        outcomes = [s is not None and protocol.final_answer(s) == p.answer for s, p in zip(states, problems)]
         score = Score.of(name, outcomes, iteration)
-        self.report.scores.append(score)
-        self.console.print(f"{name}: {score.accuracy:.3f} ± {score.stderr:.3f} (n={score.n})")
+        extra = protocol.extra_scores(self.config.eval_split, states, problems, iteration)
+        self.report.scores.extend([score, *extra])
+        for s in (score, *extra):
+            self.console.print(f"{s.name}: {s.accuracy:.3f} ± {s.stderr:.3f} (n={s.n})")
         return score
+
+    def augment(self, iteration: int) -> None:
+        """Repair this iteration's failed training trajectories (SiriuS) and log the repairs."""
+        records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+        failed = self.protocol.failed_trajectories(records, self.protocol_config)
+        cap = self.config.augmentation.max_trajectories
+        with _progress(self.console) as progress:
+            bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
+            stats = augment_failures(
+                failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [self._logger],
+                self.config.augmentation, on_trajectory=lambda: progress.advance(bar),
+            )
+        self._logger.flush()
+        self.report.augmentation[f"it{iteration}"] = {"failed": len(failed), "per_role": stats.as_dict()}
+        for role, row in stats.as_dict().items():
+            self.console.print(f"augmentation {role}: {row['repaired']}/{row['attempted']} repaired (ratio {row['ratio']:.2f})")
 
     def train_and_swap(self, iteration: int) -> None:
         records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
-        for role in self.protocol.roles(self.debate):
+        for role in self.protocol.roles(self.protocol_config):
             examples = sets.get(role, [])[: self.config.max_examples_per_role]
             entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
             try:
                 started = time.perf_counter()
-                with self.console.status(f"training {role} on {len(examples)} examples"):
+                with _progress(self.console) as progress:
+                    bar = progress.add_task(f"training {role} on {len(examples)} examples", total=None)
+
+                    def on_step(step: int, total: int, loss: float | None) -> None:
+                        loss_text = f", loss {loss:.3f}" if loss is not None else ""
+                        progress.update(bar, completed=step, total=total,
+                                        description=f"training {role} on {len(examples)} examples{loss_text}")
+
                     manifest = train_lora_adapter(
                         self.base_model_dir, examples, self.run_dir / "adapters" / f"it{iteration}" / role,
-                        role=role, iteration=iteration, config=self.config.lora,
+                        role=role, iteration=iteration, config=self.config.lora, on_step=on_step,
                     )
                 entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
                 entry["version"] = self.pool.publish(role, self.run_dir / "adapters" / f"it{iteration}" / role)
@@ -162,24 +201,36 @@ class ImproveRun:
                 self.console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")
             self.report.training.append(entry)
 
+    def _annotate(self, state: Any, record: dict[str, Any]) -> dict[str, Any]:
+        # Records of the single-agent baseline come from the debate graph, whatever is played.
+        protocol = DEBATE if record.get("protocol") == DEBATE.name else self.protocol
+        return protocol.annotate(state, record)
+
     def run(self) -> ImproveReport:
         timings = self.report.timings_s
         started = time.perf_counter()
-        single = self.protocol.single_agent(self.debate)
-        with ExperienceLogger(self.library, annotate=self.protocol.annotate) as self._logger:
-            self.evaluate("single agent (base)", single, 0)
-            self.evaluate(f"{self.protocol.name} (base)", self.debate, 0)
+        # The single agent is the base model answering alone, greedy: a debate of one.
+        single = replace(self.config.debate, n_agents=1, n_rounds=1, temperature=0.0)
+        name, cfg = self.protocol.name, self.protocol_config
+        with ExperienceLogger(self.library, annotate=self._annotate) as self._logger:
+            self.evaluate("single agent (base)", DEBATE, single, 0)
+            self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
             timings["baseline"] = round(time.perf_counter() - started, 1)
             for iteration in range(1, self.config.iterations + 1):
                 mark = time.perf_counter()
-                self.play(self.task.train, self.debate, split="train", iteration=iteration, label=self.protocol.name)
+                self.play(self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name)
                 timings[f"play_it{iteration}"] = round(time.perf_counter() - mark, 1)
+                if self.config.augment and self.protocol.repairable:
+                    mark = time.perf_counter()
+                    self.augment(iteration)
+                    timings[f"augment_it{iteration}"] = round(time.perf_counter() - mark, 1)
                 mark = time.perf_counter()
                 self.train_and_swap(iteration)
                 timings[f"train_it{iteration}"] = round(time.perf_counter() - mark, 1)
                 mark = time.perf_counter()
-                self.evaluate(f"{self.protocol.name} (iteration {iteration})", self.debate, iteration)
-                self.evaluate(f"single agent (iteration {iteration})", single, iteration)
+                self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
+                if self.protocol.single_agent_learns:
+                    self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
                 timings[f"eval_it{iteration}"] = round(time.perf_counter() - mark, 1)
         timings["total"] = round(time.perf_counter() - started, 1)
         json_path, png_path = self.report.save()

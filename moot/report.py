@@ -41,6 +41,7 @@ class ImproveReport:
     split: str
     scores: list[Score] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
+    augmentation: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 

@@ -74,7 +74,7 @@ class LocalEngine:
         True
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 32, gather_window_s: float = 0.02):
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"

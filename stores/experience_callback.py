@@ -109,6 +109,9 @@ class ExperienceLogger(BaseCallbackHandler):
                 *(() if located else (context.get("step"), ordinal)),
             )
             episode.append(ExperienceRecord(rid, generation.text, messages, context))
+            standalone = root == run_id
+        if standalone:  # a model called on its own, outside any chain: it is its own episode
+            self._close_episode(run_id, None, error=None)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -130,7 +133,7 @@ class ExperienceLogger(BaseCallbackHandler):
             if error is not None:
                 # The outputs that were made before the failure are kept, marked as such.
                 record.metadata["error"] = f"{type(error).__name__}: {error}"[:500]
-            elif self.annotate is not None:
+            elif self.annotate is not None and outputs is not None:
                 try:
                     record.metadata.update(self.annotate(outputs, dict(record.metadata)))
                 except Exception as failure:  # noqa: BLE001 - a record is worth more than its outcome

@@ -144,3 +144,11 @@ def test_semantic_search_finds_similar_outputs(library):
         ExperienceRecord("b", "Seven plus six is thirteen.", [], {"role": "x"}),
     ])
     assert library.search("arithmetic sum of numbers", n=1)[0].id == "b"
+
+
+def test_a_model_called_outside_any_graph_is_logged_too(library):
+    model = FakeListChatModel(responses=["hello"])
+    with ExperienceLogger(library) as logger:
+        model.invoke("hi", {"callbacks": [logger], "metadata": {"episode": "bare"}})
+    (record,) = library.find(episode="bare")
+    assert record.text == "hello" and record.messages == [{"role": "user", "content": "hi"}]

@@ -1,7 +1,13 @@
 """Training reads the experience library and writes adapters."""
 
 from .adapter_manifest import AdapterManifest
-from .examples import CurationConfig, TrainingExample, debate_training_sets
+from .examples import (
+    CurationConfig,
+    TrainingExample,
+    chain_training_sets,
+    critique_training_sets,
+    debate_training_sets,
+)
 from .lora_sft import LoraTrainingConfig, NotEnoughData, train_lora_adapter
 
 __all__ = [
@@ -10,6 +16,8 @@ __all__ = [
     "LoraTrainingConfig",
     "NotEnoughData",
     "TrainingExample",
+    "chain_training_sets",
+    "critique_training_sets",
     "debate_training_sets",
     "train_lora_adapter",
 ]

@@ -82,5 +82,31 @@ def debate_training_sets(records: Iterable[ExperienceRecord], config: CurationCo
                 continue
             if int(turn["round"]) > 0 and first_right and rng.random() >= config.right_to_right_fraction:
                 continue
-            sets[str(turn["role"])].append(TrainingExample(turn.id, str(turn["role"]), turn.messages, turn.text))
+            sets[str(turn["role"])].append(_example(turn))
+    return dict(sets)
+
+
+def _example(record: ExperienceRecord) -> TrainingExample:
+    return TrainingExample(record.id, str(record["role"]), record.messages, record.text)
+
+
+def chain_training_sets(records: Iterable[ExperienceRecord], config: CurationConfig = CurationConfig()) -> dict[str, list[TrainingExample]]:
+    """SiriuS: every role learns its own step from the trajectories that ended right.
+
+    Augmented (repaired) steps count like any other; the records of repair attempts
+    themselves (node ``repair``) never become training data.
+    """
+    sets: dict[str, list[TrainingExample]] = defaultdict(list)
+    for record in records:
+        if record["node"] != "repair" and record["final_correct"] and "error" not in record.metadata and record["role"]:
+            sets[str(record["role"])].append(_example(record))
+    return dict(sets)
+
+
+def critique_training_sets(records: Iterable[ExperienceRecord], config: CurationConfig = CurationConfig()) -> dict[str, list[TrainingExample]]:
+    """Actor: right answers; judge: right verdicts; critic: feedback followed by a right answer."""
+    sets: dict[str, list[TrainingExample]] = defaultdict(list)
+    for record in records:
+        if record["node"] in ("actor", "judge", "critic") and record["correct"] and "error" not in record.metadata:
+            sets[str(record["role"])].append(_example(record))
     return dict(sets)

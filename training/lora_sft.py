@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
@@ -52,11 +52,16 @@ def train_lora_adapter(
     role: str,
     iteration: int = 0,
     config: LoraTrainingConfig = LoraTrainingConfig(),
+    on_step: Callable[[int, int, float | None], None] | None = None,
 ) -> AdapterManifest:
     """Fine-tune a LoRA adapter on ``examples`` (loss on the completion only) and save it.
 
     The base weights are loaded fresh from ``base_model_dir`` for training, so a model
     that is serving at the same time is never touched.
+
+    Args:
+        on_step: Called after every optimizer step with (step, total steps, latest loss),
+            e.g. to drive a progress bar.
 
     Returns:
         The manifest written into ``output_dir`` next to the peft adapter files.
@@ -70,7 +75,11 @@ def train_lora_adapter(
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from datasets.utils.logging import disable_progress_bar
+    from transformers import PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
+
+    disable_progress_bar()
 
     output_dir = Path(output_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
@@ -93,6 +102,8 @@ def train_lora_adapter(
         save_strategy="no",
         logging_steps=1,
         disable_tqdm=True,
+        # trl turns checkpointing on to save GPU memory; a small model on a CPU only pays its extra compute.
+        gradient_checkpointing=False,
         **config.extra,
     )
     lora = LoraConfig(
@@ -103,6 +114,20 @@ def train_lora_adapter(
         task_type="CAUSAL_LM",
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    # With tqdm off the trainer prints every log dict; progress goes through on_step instead.
+    trainer.remove_callback(PrinterCallback)
+    if on_step is not None:
+
+        class _Report(TrainerCallback):
+            loss: float | None = None
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                self.loss = (logs or {}).get("loss", self.loss)
+
+            def on_step_end(self, args, state, control, **kwargs):
+                on_step(state.global_step, state.max_steps, self.loss)
+
+        trainer.add_callback(_Report())
     try:
         result = trainer.train()
     finally:
