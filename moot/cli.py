@@ -90,5 +90,44 @@ def improve(
         raise typer.Exit(2) from error
 
 
+@app.command()
+def selfplay(
+    game: Annotated[str, typer.Argument(help="resource-exchange, sell-buy or ultimatum.")],
+    games: Annotated[int, typer.Option(min=1, help="Self-play games per iteration (training data).")] = 60,
+    iterations: Annotated[int, typer.Option(min=1)] = 2,
+    eval_games: Annotated[int, typer.Option(min=1, help="Games per evaluation pairing.")] = 30,
+    variant: Annotated[str, typer.Option(help="default, or sirius-generalization numbers.")] = "default",
+    keep: Annotated[str, typer.Option(help="Learn from games the side: won, deal (closed), utility (>= --utility-threshold).")] = "won",
+    utility_threshold: Annotated[float, typer.Option()] = 0.0,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 40,
+    max_examples: Annotated[int, typer.Option(min=1)] = 64,
+    epochs: Annotated[float, typer.Option()] = 2.0,
+    learning_rate: Annotated[float, typer.Option()] = 2e-4,
+    max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
+    library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port.")] = None,
+) -> None:
+    """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
+    from moot.nodes.negotiation_rules import GAMES
+    from moot.selfplay import SelfPlayConfig, selfplay as run_selfplay
+    from moot.training import LoraTrainingConfig
+
+    if game not in GAMES:
+        raise typer.BadParameter(f"choose one of {', '.join(GAMES)}", param_hint="GAME")
+    if variant not in ("default", "sirius-generalization"):
+        raise typer.BadParameter("must be default or sirius-generalization", param_hint="--variant")
+    if keep not in ("won", "deal", "utility"):
+        raise typer.BadParameter("must be won, deal or utility", param_hint="--keep")
+    config = SelfPlayConfig(
+        game=game, variant=variant, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
+        keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
+        lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
+        max_examples_per_role=max_examples,
+        run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
+    )
+    run_selfplay(config, console=console)
+
+
 if __name__ == "__main__":
     app()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from moot.nodes.chain_step import ChainConfig
 from moot.nodes.critique_roles import CritiqueConfig
@@ -29,9 +28,10 @@ from moot.nodes.local_engine import LocalEngine
 from moot.nodes.model_pool import LocalModelPool, ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
+from moot.runner import progress_bar, run_episodes, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
-from moot.training import CurationConfig, LoraTrainingConfig, NotEnoughData, train_lora_adapter
+from moot.training import CurationConfig, LoraTrainingConfig
 from moot.training.augmentation import AugmentationConfig, augment_failures
 
 logger = logging.getLogger(__name__)
@@ -91,13 +91,6 @@ class ImproveConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
-    )
-
-
 class ImproveRun:
     """One run of the loop; use :func:`improve` unless you need the pieces."""
 
@@ -119,32 +112,13 @@ class ImproveRun:
     def play(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str, iteration: int,
              label: str) -> list[dict | None]:
         """Run one episode per problem, logging every model call; failed episodes give None."""
-        graph = protocol.build(self.pool, protocol_config)
         base = {"run": self.run_dir.name, "iteration": iteration, "task": self.task.name,
                 "protocol": protocol.name, "split": split, "setting": label}
-        configs = [
-            {"callbacks": [self._logger], "max_concurrency": self.config.concurrency,
-             "metadata": {**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
-                          "target": p.answer, "question": p.question}}
-            for p in problems
-        ]
-        results: list[dict | None] = [None] * len(problems)
-        failures = 0
-        with _progress(self.console) as progress:
-            bar = progress.add_task(f"{label} ({split}, iteration {iteration})", total=len(problems))
-            for index, output in graph.batch_as_completed(
-                [{"question": p.question} for p in problems], configs, return_exceptions=True
-            ):
-                if isinstance(output, BaseException):
-                    failures += 1
-                    logger.warning("episode %s failed: %s", configs[index]["metadata"]["episode"], output)
-                else:
-                    results[index] = output
-                progress.advance(bar)
-        self._logger.flush()
-        if failures:
-            self.console.print(f"[yellow]{failures} of {len(problems)} episodes failed; they count as wrong[/]")
-        return results
+        metadata = [{**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
+                     "target": p.answer, "question": p.question} for p in problems]
+        return run_episodes(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
+                            metadata, self._logger, self.console, f"{label} ({split}, iteration {iteration})",
+                            self.config.concurrency)
 
     def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
         problems = self.task.split(self.config.eval_split)
@@ -162,7 +136,7 @@ class ImproveRun:
         records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
         failed = self.protocol.failed_trajectories(records, self.protocol_config)
         cap = self.config.augmentation.max_trajectories
-        with _progress(self.console) as progress:
+        with progress_bar(self.console) as progress:
             bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
             stats = augment_failures(
                 failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [self._logger],
@@ -176,30 +150,11 @@ class ImproveRun:
     def train_and_swap(self, iteration: int) -> None:
         records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
-        for role in self.protocol.roles(self.protocol_config):
-            examples = sets.get(role, [])[: self.config.max_examples_per_role]
-            entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
-            try:
-                started = time.perf_counter()
-                with _progress(self.console) as progress:
-                    bar = progress.add_task(f"training {role} on {len(examples)} examples", total=None)
-
-                    def on_step(step: int, total: int, loss: float | None) -> None:
-                        loss_text = f", loss {loss:.3f}" if loss is not None else ""
-                        progress.update(bar, completed=step, total=total,
-                                        description=f"training {role} on {len(examples)} examples{loss_text}")
-
-                    manifest = train_lora_adapter(
-                        self.base_model_dir, examples, self.run_dir / "adapters" / f"it{iteration}" / role,
-                        role=role, iteration=iteration, config=self.config.lora, on_step=on_step,
-                    )
-                entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
-                entry["version"] = self.pool.publish(role, self.run_dir / "adapters" / f"it{iteration}" / role)
-                self.console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}, now {entry['version']}")
-            except NotEnoughData:
-                entry["version"] = self.pool.registry.current(role)
-                self.console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")
-            self.report.training.append(entry)
+        self.report.training.extend(train_roles(
+            sets, self.protocol.roles(self.protocol_config), self.pool, self.base_model_dir,
+            self.run_dir / "adapters" / f"it{iteration}", iteration, self.config.lora, self.console,
+            self.config.max_examples_per_role,
+        ))
 
     def _annotate(self, state: Any, record: dict[str, Any]) -> dict[str, Any]:
         # Records of the single-agent baseline come from the debate graph, whatever is played.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from fakes import scripted_pool
 
 from moot.nodes.chain_step import ChainConfig, ChainStep

@@ -7,6 +7,7 @@ from .examples import (
     chain_training_sets,
     critique_training_sets,
     debate_training_sets,
+    negotiation_training_sets,
 )
 from .lora_sft import LoraTrainingConfig, NotEnoughData, train_lora_adapter
 
@@ -19,5 +20,6 @@ __all__ = [
     "chain_training_sets",
     "critique_training_sets",
     "debate_training_sets",
+    "negotiation_training_sets",
     "train_lora_adapter",
 ]

@@ -1,0 +1,91 @@
+"""Pieces every loop shares: play logged episodes with a progress bar; train and hot-swap roles."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from langgraph.graph.state import CompiledStateGraph
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from moot.nodes.model_pool import ModelPool
+from moot.stores import ExperienceLogger
+from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
+
+logger = logging.getLogger(__name__)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+
+
+def run_episodes(
+    graph: CompiledStateGraph,
+    inputs: Sequence[dict[str, Any]],
+    metadata: Sequence[dict[str, Any]],
+    experience: ExperienceLogger,
+    console: Console,
+    label: str,
+    concurrency: int = 32,
+) -> list[dict | None]:
+    """Run one episode per input, all logged; a failed episode gives None (and a warning)."""
+    configs = [{"callbacks": [experience], "max_concurrency": concurrency, "metadata": m} for m in metadata]
+    results: list[dict | None] = [None] * len(inputs)
+    failures = 0
+    with progress_bar(console) as progress:
+        bar = progress.add_task(label, total=len(inputs))
+        for index, output in graph.batch_as_completed(list(inputs), configs, return_exceptions=True):
+            if isinstance(output, BaseException):
+                failures += 1
+                logger.warning("episode %s failed: %s", metadata[index].get("episode"), output)
+            else:
+                results[index] = output
+            progress.advance(bar)
+    experience.flush()
+    if failures:
+        console.print(f"[yellow]{failures} of {len(inputs)} episodes failed (see the log); they count as failures[/]")
+    return results
+
+
+def train_roles(
+    sets: dict[str, list[TrainingExample]],
+    roles: Sequence[str],
+    pool: ModelPool,
+    base_model_dir: Path,
+    adapters_dir: Path,
+    iteration: int,
+    config: LoraTrainingConfig,
+    console: Console,
+    max_examples: int | None = None,
+) -> list[dict[str, Any]]:
+    """Train one adapter per role on its examples and hot-swap it in; returns one entry per role.
+
+    A role without examples keeps its current adapter.
+    """
+    entries = []
+    for role in roles:
+        examples = sets.get(role, [])[:max_examples]
+        entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
+        try:
+            started = time.perf_counter()
+            with progress_bar(console) as progress:
+                bar = progress.add_task(f"training {role} on {len(examples)} examples", total=None)
+
+                def on_step(step: int, total: int, loss: float | None) -> None:
+                    suffix = f", loss {loss:.3f}" if loss is not None else ""
+                    progress.update(bar, completed=step, total=total,
+                                    description=f"training {role} on {len(examples)} examples{suffix}")
+
+                manifest = train_lora_adapter(base_model_dir, examples, adapters_dir / role, role=role,
+                                              iteration=iteration, config=config, on_step=on_step)
+            entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
+            entry["version"] = pool.publish(role, adapters_dir / role)
+            console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}, now serving {entry['version']}")
+        except NotEnoughData:
+            entry["version"] = pool.registry.current(role)
+            console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")
+        entries.append(entry)
+    return entries

@@ -1,0 +1,226 @@
+"""Negotiation self-play: play, log every turn, train each side, hot-swap, measure honestly.
+
+Improvement is measured against a **frozen base opponent**: the trained player takes each
+seat in turn against the base model (a role with no adapter), and is compared with the
+base model playing itself, on the same number of games.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
+from moot.nodes.embedded_model import embedded_model_dir
+from moot.nodes.local_engine import LocalEngine
+from moot.nodes.model_pool import LocalModelPool, ModelPool
+from moot.nodes.negotiation_player import NegotiationConfig
+from moot.nodes.negotiation_rules import game_spec
+from moot.runner import run_episodes, train_roles
+from moot.stores import ExperienceLibrary, ExperienceLogger
+from moot.training import LoraTrainingConfig, negotiation_training_sets
+from moot.training.examples import NegotiationFilter
+
+FROZEN_BASE = "frozen-base"  # a role that is never trained: the base model
+
+
+@dataclass
+class SelfPlayConfig:
+    """Settings of a self-play run.
+
+    Attributes:
+        game: ``resource-exchange``, ``sell-buy`` or ``ultimatum``.
+        variant: ``default`` or ``sirius-generalization`` numbers.
+        games: Self-play games per iteration (the training data).
+        eval_games: Games per evaluation pairing (base vs base; trained vs frozen base, per seat).
+        keep: Which of a player's games it learns from: ``won``, ``deal`` or ``utility``.
+        utility_threshold: For ``keep="utility"``.
+    """
+
+    game: str = "sell-buy"
+    variant: Literal["default", "sirius-generalization"] = "default"
+    games: int = 60
+    eval_games: int = 30
+    iterations: int = 2
+    keep: NegotiationFilter = "won"
+    utility_threshold: float = 0.0
+    temperature: float = 0.7
+    max_tokens: int = 40
+    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    max_examples_per_role: int | None = 64
+    run_dir: Path = Path("runs/selfplay")
+    library: str | None = None
+    model_dir: Path | None = None
+    concurrency: int = 32
+
+
+@dataclass(frozen=True)
+class SeatResult:
+    """How one seat fared in one pairing: means with standard errors over games."""
+
+    iteration: int
+    pairing: str
+    seat: str
+    games: int
+    mean_utility: float
+    utility_se: float
+    win_rate: float
+    win_se: float
+    deal_rate: float
+    invalid_rate: float
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    if n == 0:
+        return 0.0, 0.0
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n)
+
+
+def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | None]) -> SeatResult:
+    """Summarize ``seat``'s games; a crashed game counts as no deal, zero utility, a loss."""
+    utilities, wins, deals, invalid, turns = [], [], [], 0, 0
+    for state in states:
+        if state is None:
+            state = {"utilities": {seat: 0.0, "": 1.0}, "deal": False, "turns": []}
+        mine = state["utilities"][seat]
+        theirs = next(v for k, v in state["utilities"].items() if k != seat)
+        utilities.append(mine)
+        wins.append(float(mine > theirs))
+        deals.append(float(state["deal"]))
+        own = [t for t in state["turns"] if t["player"] == seat]
+        turns += len(own)
+        invalid += sum(not t["valid"] for t in own)
+    utility, utility_se = _mean_se(utilities)
+    win, win_se = _mean_se(wins)
+    return SeatResult(iteration, pairing, seat, len(states), round(utility, 3), round(utility_se, 3), round(win, 3),
+                      round(win_se, 3), round(sum(deals) / max(1, len(deals)), 3), round(invalid / max(1, turns), 3))
+
+
+@dataclass
+class SelfPlayReport:
+    run_dir: str
+    game: str
+    results: list[SeatResult] = field(default_factory=list)
+    training: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> tuple[Path, Path]:
+        folder = Path(self.run_dir)
+        path = folder / "selfplay_report.json"
+        path.write_text(json.dumps(asdict(self), indent=2, default=str))
+        return path, self.plot(folder / "selfplay_report.png")
+
+    def plot(self, path: Path) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        seats = sorted({r.seat for r in self.results})
+        for seat in seats:
+            rows = sorted((r for r in self.results if r.seat == seat and (r.iteration == 0 or "vs frozen" in r.pairing)),
+                          key=lambda r: r.iteration)
+            x = [r.iteration for r in rows]
+            axes[0].errorbar(x, [r.win_rate for r in rows], yerr=[r.win_se for r in rows], marker="o", capsize=4, label=seat)
+            axes[1].errorbar(x, [r.mean_utility for r in rows], yerr=[r.utility_se for r in rows], marker="o", capsize=4, label=seat)
+        for ax, title in zip(axes, ("win rate vs frozen base", "mean utility vs frozen base")):
+            ax.set_xlabel("iteration (0 = base vs base)")
+            ax.set_title(title)
+            ax.legend()
+        fig.suptitle(f"{self.game} self-play (±1 s.e.)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+    def table(self) -> Table:
+        table = Table(title=f"{self.game}: each seat against a frozen base opponent")
+        for column in ("iteration", "pairing", "seat", "games", "win rate", "mean utility", "deal rate", "invalid actions"):
+            table.add_column(column)
+        for r in self.results:
+            table.add_row(str(r.iteration), r.pairing, r.seat, str(r.games), f"{r.win_rate:.2f} ± {r.win_se:.2f}",
+                          f"{r.mean_utility:.1f} ± {r.utility_se:.1f}", f"{r.deal_rate:.2f}", f"{r.invalid_rate:.2f}")
+        return table
+
+
+class SelfPlayRun:
+    def __init__(self, config: SelfPlayConfig, pool: ModelPool | None = None, console: Console | None = None):
+        self.config = config
+        self.console = console or Console()
+        self.spec = game_spec(config.game, config.variant)
+        self.run_dir = Path(config.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+        self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
+        self.pool = pool or LocalModelPool(LocalEngine.from_pretrained(self.base_model_dir))
+        self.library = ExperienceLibrary(config.library or self.run_dir / "library")
+        self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=json.loads(json.dumps(asdict(config), default=str)))
+
+    def _negotiation(self, seats: dict[str, str]) -> NegotiationConfig:
+        return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
+
+    def play(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
+        graph = build_negotiation_graph(self.pool, self._negotiation(seats))
+        metadata = [{"run": self.run_dir.name, "iteration": iteration, "protocol": "negotiation", "task": self.spec.name,
+                     "split": split, "setting": label, "episode": f"{split}/{label}/it{iteration}/game-{g}"}
+                    for g in range(games)]
+        return run_episodes(graph, [{} for _ in range(games)], metadata, self._logger, self.console,
+                            f"{label} (iteration {iteration})", self.config.concurrency)
+
+    def evaluate(self, iteration: int) -> None:
+        players = self.spec.players
+        if iteration == 0:
+            states = self.play({p: FROZEN_BASE for p in players}, self.config.eval_games, split="eval", iteration=0,
+                               label="base vs base")
+            pairs = [(p, "base vs base", states) for p in players]
+        else:
+            pairs = []
+            for seat in players:
+                seats = {p: (seat if p == seat else FROZEN_BASE) for p in players}
+                label = f"trained {seat} vs frozen base"
+                pairs.append((seat, label, self.play(seats, self.config.eval_games, split="eval", iteration=iteration, label=label)))
+        for seat, label, states in pairs:
+            result = seat_result(iteration, label, seat, states)
+            self.report.results.append(result)
+            self.console.print(f"{label}: {seat} win {result.win_rate:.2f}±{result.win_se:.2f}, utility "
+                               f"{result.mean_utility:.1f}±{result.utility_se:.1f}, deals {result.deal_rate:.2f}, "
+                               f"invalid {result.invalid_rate:.2f}")
+
+    def run(self) -> SelfPlayReport:
+        timings, started = self.report.timings_s, time.perf_counter()
+        players = self.spec.players
+        with ExperienceLogger(self.library, annotate=negotiation_outcome) as self._logger:
+            self.evaluate(0)
+            for iteration in range(1, self.config.iterations + 1):
+                mark = time.perf_counter()
+                self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
+                records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+                sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
+                self.report.training.extend(train_roles(
+                    sets, list(players), self.pool, self.base_model_dir, self.run_dir / "adapters" / f"it{iteration}",
+                    iteration, self.config.lora, self.console, self.config.max_examples_per_role,
+                ))
+                self.evaluate(iteration)
+                timings[f"it{iteration}"] = round(time.perf_counter() - mark, 1)
+        timings["total"] = round(time.perf_counter() - started, 1)
+        json_path, png_path = self.report.save()
+        self.console.print(self.report.table())
+        self.console.print(f"report: {json_path}  plot: {png_path}")
+        return self.report
+
+
+def selfplay(config: SelfPlayConfig = SelfPlayConfig(), pool: ModelPool | None = None, console: Console | None = None) -> SelfPlayReport:
+    """Run negotiation self-play and return its report (also saved in the run folder)."""
+    return SelfPlayRun(config, pool, console).run()
