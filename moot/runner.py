@@ -4,18 +4,48 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.local_engine import LocalEngine
+from moot.nodes.model_pool import LocalModelPool, ModelPool
 from moot.stores import ExperienceLogger
 from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BackendConfig:
+    """Where the models run.
+
+    Attributes:
+        backend: ``local`` (transformers in this process) or ``vllm`` (an OpenAI-compatible
+            vLLM server started with ``--enable-lora``; see ``moot serve``).
+        base_url: The vLLM server's ``/v1`` URL.
+        max_loras, max_lora_rank: The server's limits, checked before every adapter load.
+    """
+
+    backend: Literal["local", "vllm"] = "local"
+    base_url: str | None = None
+    max_loras: int = 4
+    max_lora_rank: int = 16
+
+    def make_pool(self, base_model_dir: Path) -> ModelPool:
+        if self.backend == "local":
+            return LocalModelPool(LocalEngine.from_pretrained(base_model_dir))
+        if self.backend == "vllm":
+            if not self.base_url:
+                raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
+            from moot.nodes.vllm_pool import VLLMModelPool
+
+            return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank)
+        raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 
 def progress_bar(console: Console) -> Progress:

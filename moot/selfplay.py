@@ -19,11 +19,10 @@ from rich.table import Table
 
 from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
 from moot.nodes.embedded_model import embedded_model_dir
-from moot.nodes.local_engine import LocalEngine
-from moot.nodes.model_pool import LocalModelPool, ModelPool
+from moot.nodes.model_pool import ModelPool
 from moot.nodes.negotiation_player import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
-from moot.runner import run_episodes, train_roles
+from moot.runner import BackendConfig, run_episodes, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
@@ -59,6 +58,7 @@ class SelfPlayConfig:
     library: str | None = None
     model_dir: Path | None = None
     concurrency: int = 32
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class SelfPlayRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
-        self.pool = pool or LocalModelPool(LocalEngine.from_pretrained(self.base_model_dir))
+        self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")
         self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=json.loads(json.dumps(asdict(config), default=str)))
 

@@ -1,0 +1,97 @@
+"""A model pool on a vLLM OpenAI-compatible server, with runtime LoRA hot-swap.
+
+Each role's chat model is a ``langchain-openai`` ``ChatOpenAI`` whose model name is the
+role's current adapter version (or the served base model). Publishing loads the adapter
+through ``POST /v1/load_lora_adapter`` under a **new** name (same-name reloads hit stale
+prefix caches upstream), switches the role only after the server said yes, then unloads
+the version before the previous one. The adapter folder must be readable by the server
+(same machine or a shared path): the server loads it, not moot.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langchain_openai import ChatOpenAI
+
+from .model_pool import ModelPool
+
+
+class ServerError(RuntimeError):
+    """The server is unreachable or refused a request; the role keeps its adapter."""
+
+
+class VLLMModelPool(ModelPool):
+    """Roles served by one vLLM server (``--enable-lora``); the agents of a round go concurrently.
+
+    Args:
+        base_url: The server's OpenAI base URL, e.g. ``http://127.0.0.1:8000/v1``.
+        max_loras: The server's ``--max-loras``; checked before every load.
+        max_lora_rank: The server's ``--max-lora-rank``; adapters of a higher rank are refused.
+        **sampling: Defaults for every model handed out (temperature, max_tokens...).
+    """
+
+    def __init__(self, base_url: str, *, max_loras: int = 4, max_lora_rank: int = 16, api_key: str = "EMPTY",
+                 timeout_s: float = 120.0, **sampling: Any) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.root_url = self.base_url.removesuffix("/v1")
+        self.max_loras, self.max_lora_rank = max_loras, max_lora_rank
+        self.api_key, self.timeout_s, self.sampling = api_key, timeout_s, sampling
+        self._http = httpx.Client(timeout=timeout_s)
+        self._run_tag = secrets.token_hex(3)  # keeps names unique across processes sharing a server
+        self.served_model = self._served_model()
+        self.loaded: set[str] = set()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, f"{self.root_url}{path}", **kwargs)
+        except httpx.HTTPError as error:
+            raise ServerError(f"vLLM server at {self.root_url} is unreachable: {error}") from error
+        if response.status_code >= 400:
+            raise ServerError(f"vLLM server refused {method} {path} ({response.status_code}): {response.text.strip()[:500]}")
+        return response
+
+    def _served_model(self) -> str:
+        models = self._request("GET", "/v1/models").json()["data"]
+        base = [m["id"] for m in models if not m.get("parent")]
+        if not base:
+            raise ServerError(f"vLLM server at {self.root_url} serves no base model")
+        return base[0]
+
+    def model(self, role: str, **sampling: Any) -> ChatOpenAI:
+        settings = {**self.sampling, **sampling}
+        return ChatOpenAI(model=self.registry.current(role) or self.served_model, base_url=self.base_url,
+                          api_key=self.api_key, timeout=self.timeout_s, max_retries=1, **settings)
+
+    def _check_adapter(self, adapter_dir: Path) -> None:
+        config_path = adapter_dir / "adapter_config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{adapter_dir} is not a peft adapter folder (no adapter_config.json)")
+        rank = int(json.loads(config_path.read_text()).get("r", 0))
+        if rank > self.max_lora_rank:
+            raise ValueError(f"adapter rank {rank} exceeds the server's --max-lora-rank {self.max_lora_rank}")
+
+    def publish(self, role: str, adapter_dir: str | Path) -> str:
+        adapter_dir = Path(adapter_dir).resolve()
+        self._check_adapter(adapter_dir)
+        retired = self.registry.previous(role)
+        serving = {r for r, v in self.registry.snapshot().items() if v is not None} | {role}
+        if len(serving) > self.max_loras:
+            # --max-loras bounds the adapters one batch can mix; every role of a round runs together.
+            raise ValueError(
+                f"{len(serving)} roles would run their own adapters but the server was started with "
+                f"--max-loras {self.max_loras}; restart it with --max-loras {len(serving)} or more"
+            )
+        version = f"{role}_v{len(self.registry.versions(role)) + 1}_{self._run_tag}"
+        self._request("POST", "/v1/load_lora_adapter", json={"lora_name": version, "lora_path": str(adapter_dir)})
+        self.loaded.add(version)
+        self.registry.switch(role, version)
+        if retired is not None and retired not in self.registry.snapshot().values():
+            self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": retired})
+            self.loaded.discard(retired)
+        return version

