@@ -44,7 +44,7 @@ def improve(
     max_retries: Annotated[int, typer.Option(min=0, help="Critique: answers the actor may give after a False verdict.")] = 1,
     repairs: Annotated[Optional[int], typer.Option(help="Cap on failed trajectories repaired per iteration.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest agent answer.")] = 16,
-    train_size: Annotated[int, typer.Option(min=1)] = 150,
+    train_size: Annotated[int, typer.Option(min=1)] = 120,
     validation_size: Annotated[int, typer.Option(min=1)] = 100,
     test_size: Annotated[int, typer.Option(min=1)] = 100,
     eval_split: Annotated[str, typer.Option(help="Split to report: test (held out) or validation (for tuning).")] = "test",

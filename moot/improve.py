@@ -59,7 +59,7 @@ class ImproveConfig:
     protocol: str = "debate"
     task: str = "arithmetic"
     level: str = "sum2"
-    sizes: SplitSizes = field(default_factory=lambda: SplitSizes(train=150, validation=100, test=100))
+    sizes: SplitSizes = field(default_factory=lambda: SplitSizes(train=120, validation=100, test=100))
     eval_split: Literal["validation", "test"] = "test"
     iterations: int = 1
     seed: int = 0

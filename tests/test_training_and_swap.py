@@ -51,7 +51,7 @@ def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir, adap
     pool = LocalModelPool(engine)
     before = greedy(pool)
     weights_before = base_weights(engine)
-    model_object = engine.model.model if hasattr(engine.model, "model") else engine.model
+    model_object = engine.model
 
     version = pool.publish("solver", v1)
     assert version == "solver_v1" and pool.registry.current("solver") == "solver_v1"
