@@ -89,6 +89,18 @@ class SplitSizes:
         return self.train + self.validation + self.test
 
 
+def _split(problems: list[Problem], sizes: SplitSizes) -> dict[str, list[Problem]]:
+    # Test first, then validation, then train: a larger training split never moves a
+    # problem into (or out of) the held-out splits.
+    test_end = sizes.test
+    validation_end = test_end + sizes.validation
+    return {
+        "test": problems[:test_end],
+        "validation": problems[test_end:validation_end],
+        "train": problems[validation_end : validation_end + sizes.train],
+    }
+
+
 def arithmetic_task(level: str = DEFAULT_LEVEL, sizes: SplitSizes = SplitSizes(), seed: int = 0) -> Task:
     """Generated arithmetic at a graded difficulty, split without overlap.
 
@@ -114,13 +126,7 @@ def arithmetic_task(level: str = DEFAULT_LEVEL, sizes: SplitSizes = SplitSizes()
         question, value = generate(rng)
         seen.setdefault(question, value)
     problems = [Problem(f"{level}-{i}", q, str(v)) for i, (q, v) in enumerate(seen.items())]
-    return Task(
-        name=f"arithmetic-{level}",
-        train=problems[: sizes.train],
-        validation=problems[sizes.train : sizes.train + sizes.validation],
-        test=problems[sizes.train + sizes.validation :],
-        description=f"arithmetic level {level}, seed {seed}",
-    )
+    return Task(name=f"arithmetic-{level}", description=f"arithmetic level {level}, seed {seed}", **_split(problems, sizes))
 
 
 def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, parser: AnswerParser = parse_number) -> Task:
@@ -151,11 +157,4 @@ def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0,
     if sizes.total > len(items):
         raise ValueError(f"{path} has {len(items)} distinct questions; the splits ask for {sizes.total}")
     problems = [Problem(f"{path.stem}-{i}", q, a) for i, (q, a) in enumerate(items)]
-    return Task(
-        name=path.stem,
-        train=problems[: sizes.train],
-        validation=problems[sizes.train : sizes.train + sizes.validation],
-        test=problems[sizes.train + sizes.validation : sizes.total],
-        parse_answer=parser,
-        description=f"user file {path}",
-    )
+    return Task(name=path.stem, parse_answer=parser, description=f"user file {path}", **_split(problems, sizes))

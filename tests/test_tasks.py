@@ -51,3 +51,10 @@ def test_jsonl_errors_name_the_line(tmp_path):
     path.write_text('{"question": "ok", "answer": 1}\n{"question": "no answer"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         jsonl_task(path)
+
+
+def test_growing_the_training_split_never_moves_held_out_problems():
+    small = arithmetic_task("sum2", SplitSizes(50, 20, 30), seed=7)
+    large = arithmetic_task("sum2", SplitSizes(400, 20, 30), seed=7)
+    assert small.test == large.test and small.validation == large.validation
+    assert small.train == large.train[:50]
