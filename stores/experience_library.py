@@ -9,6 +9,7 @@ training example is rebuilt exactly from a record's messages and text.
 from __future__ import annotations
 
 import hashlib
+import threading
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ class ExperienceLibrary:
             Path(location).mkdir(parents=True, exist_ok=True)
             self.client = chromadb.PersistentClient(path=location)
         self.location = location
+        self._write_lock = threading.Lock()  # writers from many threads share one client
         self.collection = self.client.get_or_create_collection(
             collection, embedding_function=offline_embedding_function()
         )
@@ -107,6 +109,10 @@ class ExperienceLibrary:
         """Upsert records (same id: replaced, never duplicated), in server-sized batches."""
         records = list({r.id: r for r in records}.values())
         limit = self.client.get_max_batch_size()
+        with self._write_lock:
+            self._upsert(records, limit)
+
+    def _upsert(self, records: list[ExperienceRecord], limit: int) -> None:
         for start in range(0, len(records), limit):
             chunk = records[start : start + limit]
             self.collection.upsert(

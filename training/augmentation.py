@@ -17,7 +17,9 @@ augmentation ratio (repaired / attempted) can be reported per role.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -60,10 +62,12 @@ class AugmentationConfig:
     Attributes:
         roles_per_trajectory: Roles tried per failed trajectory, first step first.
         max_trajectories: Failed trajectories tried per iteration (``None``: all).
+        concurrency: Trajectories repaired at once.
     """
 
     roles_per_trajectory: int = 1
     max_trajectories: int | None = None
+    concurrency: int = 32
     temperature: float = 0.3
     max_tokens: int = 48
     feedback_prompt: str = (
@@ -115,15 +119,23 @@ def augment_failures(
     repaired role, with its current adapter.
     """
     stats = AugmentationStats()
-    for trajectory in list(trajectories)[: config.max_trajectories]:
+    lock = threading.Lock()
+
+    def repair_one(trajectory: FailedTrajectory) -> None:
         for step in trajectory.steps[: config.roles_per_trajectory]:
-            stats.attempted[step.role] += 1
             repaired = _repair(trajectory, step, pool, rerun, library, callbacks, config, parser)
+            with lock:
+                stats.attempted[step.role] += 1
+                stats.repaired[step.role] += int(repaired)
             if repaired:
-                stats.repaired[step.role] += 1
                 break
         if on_trajectory is not None:
             on_trajectory()
+
+    # Trajectories are repaired concurrently so a batching backend serves them together.
+    with ThreadPoolExecutor(max_workers=config.concurrency) as executor:
+        for future in [executor.submit(repair_one, t) for t in list(trajectories)[: config.max_trajectories]]:
+            future.result()
     return stats
 
 
