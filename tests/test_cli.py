@@ -21,3 +21,14 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
     assert result.exit_code == 2 and "unknown protocol 'chess'" in result.output
     result = runner.invoke(app, ["improve", "debate", "--task", str(tmp_path / "missing.jsonl"), "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "missing.jsonl" in result.output
+
+
+def test_selfplay_and_report_refuse_bad_input(tmp_path):
+    result = runner.invoke(app, ["selfplay", "poker"])
+    assert result.exit_code == 2 and "sell-buy" in result.output
+    result = runner.invoke(app, ["selfplay", "sell-buy", "--keep", "luck"])
+    assert result.exit_code == 2 and "won" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no report.json" in result.output
+    result = runner.invoke(app, ["improve", "debate", "--backend", "vllm", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--base-url" in result.output

@@ -46,3 +46,51 @@ def test_improve_debate_runs_end_to_end_on_the_embedded_model(tmp_path):
     assert {r["adapter"] for r in after if r["role"] in published} == set(published.values())
     train = library.find(iteration=1, split="train")
     assert len(train) == 8 * 2 * 2 and all(r["correct"] is not None for r in train)
+
+
+def run_cli(*args: str) -> None:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+SHORT = ("--task", "arithmetic", "--level", "sum1", "--temperature", "0", "--train-size", "6", "--validation-size", "2",
+         "--test-size", "3", "--max-steps", "1", "--max-examples", "4")
+
+
+@pytest.mark.parametrize("protocol", ["chain", "critique"])
+def test_chain_and_critique_improve_with_augmentation_on_the_embedded_model(protocol, tmp_path):
+    run_dir = tmp_path / protocol
+    run_cli("improve", protocol, *SHORT, "--repairs", "2", "--run-dir", str(run_dir))
+    report = json.loads((run_dir / "report.json").read_text())
+    names = [s["name"] for s in report["scores"]]
+    assert f"{protocol} (base)" in names and f"{protocol} (iteration 1)" in names
+    if protocol == "critique":
+        assert "judge accuracy (base)" in names and "true-positive accuracy (iteration 1)" in names
+    library = ExperienceLibrary(run_dir / "library")
+    repairs = library.find(node="repair")
+    attempted = sum(row["attempted"] for row in report["augmentation"]["it1"]["per_role"].values())
+    assert len(repairs) == attempted <= 2
+    assert all(r["status"] in ("repaired", "still wrong") and r["source_episode"] for r in repairs)
+
+
+def test_no_augment_skips_the_repair(tmp_path):
+    run_dir = tmp_path / "plain"
+    run_cli("improve", "chain", *SHORT, "--no-augment", "--run-dir", str(run_dir))
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["augmentation"] == {} and not ExperienceLibrary(run_dir / "library").find(node="repair")
+
+
+def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
+    run_dir = tmp_path / "selfplay"
+    run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "2", "--iterations", "1", "--max-steps", "1",
+            "--keep", "utility", "--utility-threshold", "-1000", "--run-dir", str(run_dir))
+    report = json.loads((run_dir / "selfplay_report.json").read_text())
+    pairings = {(r["pairing"], r["seat"]) for r in report["results"]}
+    assert pairings == {("base vs base", "seller"), ("base vs base", "buyer"),
+                        ("trained seller vs frozen base", "seller"), ("trained buyer vs frozen base", "buyer")}
+    assert all(r["games"] == 2 and 0.0 <= r["invalid_rate"] <= 1.0 for r in report["results"])
+    turns = ExperienceLibrary(run_dir / "library").find(split="train")
+    assert turns and all(r["node"] == "player" and r["valid"] is not None for r in turns)
+    trained_roles = {t["role"] for t in report["training"] if t.get("train_loss") is not None}
+    valid_roles = {r["role"] for r in turns if r["valid"]}
+    assert trained_roles == valid_roles  # every side that made a valid move learned from it

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
@@ -38,6 +40,14 @@ class LoraTrainingConfig:
     def __post_init__(self) -> None:
         if self.rank < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError(f"invalid LoRA settings: rank={self.rank}, batch_size={self.batch_size}, lr={self.learning_rate}")
+
+
+@contextmanager
+def _quiet_checkpointing_deprecation() -> Iterator[None]:
+    # transformers deprecates the gradient_checkpointing names that trl still uses.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+        yield
 
 
 class NotEnoughData(ValueError):
@@ -113,7 +123,8 @@ def train_lora_adapter(
         target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    with _quiet_checkpointing_deprecation():
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
     # With tqdm off the trainer prints every log dict; progress goes through on_step instead.
     trainer.remove_callback(PrinterCallback)
     if on_step is not None:
@@ -129,7 +140,8 @@ def train_lora_adapter(
 
         trainer.add_callback(_Report())
     try:
-        result = trainer.train()
+        with _quiet_checkpointing_deprecation():
+            result = trainer.train()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     trainer.model.save_pretrained(output_dir)
