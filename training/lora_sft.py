@@ -9,7 +9,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
@@ -50,6 +50,28 @@ def _quiet_checkpointing_deprecation() -> Iterator[None]:
         yield
 
 
+def _sft_config(output_dir: str, config: LoraTrainingConfig) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=output_dir,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        seed=config.seed,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        # trl turns checkpointing on to save GPU memory; a small model on a CPU only pays its extra compute.
+        gradient_checkpointing=False,
+        **config.extra,
+    )
+
+
 class NotEnoughData(ValueError):
     """A role has no training examples; its adapter is left as it was."""
 
@@ -84,10 +106,9 @@ def train_lora_adapter(
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from datasets.utils.logging import disable_progress_bar
-    from transformers import PrinterCallback, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
+    from trl import SFTTrainer
 
     disable_progress_bar()
 
@@ -99,23 +120,8 @@ def train_lora_adapter(
     )
     # The trainer wants a folder for checkpoints; moot saves only the adapter, so it is scratch.
     scratch = tempfile.mkdtemp(prefix="moot-trainer-")
-    args = SFTConfig(
-        output_dir=scratch,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        max_length=config.max_length,
-        seed=config.seed,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-        # trl turns checkpointing on to save GPU memory; a small model on a CPU only pays its extra compute.
-        gradient_checkpointing=False,
-        **config.extra,
-    )
+    with _quiet_checkpointing_deprecation():
+        args = _sft_config(scratch, config)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
