@@ -148,9 +148,9 @@ def train_lora_adapter(
     try:
         with _quiet_checkpointing_deprecation():
             result = trainer.train()
+            trainer.model.save_pretrained(output_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    trainer.model.save_pretrained(output_dir)
     manifest = AdapterManifest(
         role=role,
         iteration=iteration,
