@@ -64,8 +64,35 @@ def describe_offer(offer: Offer | None) -> str:
     return f"{offer.proposer} gives {gives or 'nothing'} and gets {gets or 'nothing'}"
 
 
+def _worked_turn(spec: GameSpec, player: str) -> tuple[str, str]:
+    """One example exchange (the other's message, this player's reply) shown before play.
+
+    A 135M model does not follow the action format from instructions alone; one worked
+    turn in the conversation makes it (measured: from no valid actions to most valid).
+    """
+    other = spec.other(player).capitalize()
+    if spec.name == "sell-buy":
+        if player == spec.players[0]:
+            return f"{other}: Would you take 30? ACTION: PROPOSE price=30", "That is too low, I want 75. ACTION: PROPOSE price=75"
+        return f"{other}: I want 75. ACTION: PROPOSE price=75", "That is too much, I offer 45. ACTION: PROPOSE price=45"
+    if spec.name == "ultimatum":
+        pot = spec.holdings[spec.players[0]]["ZUP"]
+        if player == spec.players[0]:
+            return (f"{other}: I want half. ACTION: PROPOSE mine={pot // 2} yours={pot - pot // 2}",
+                    f"I keep more. ACTION: PROPOSE mine={pot * 7 // 10} yours={pot - pot * 7 // 10}")
+        return (f"{other}: I keep most. ACTION: PROPOSE mine={pot * 8 // 10} yours={pot - pot * 8 // 10}",
+                f"That is unfair. ACTION: PROPOSE mine={pot * 4 // 10} yours={pot - pot * 4 // 10}")
+    if player == spec.players[0]:
+        return f"{other}: 2 Y for 2 X? ACTION: PROPOSE give X=0 Y=2 get X=2 Y=0", "I want more Y. ACTION: PROPOSE give X=3 Y=0 get X=0 Y=5"
+    return f"{other}: 3 X for 5 Y? ACTION: PROPOSE give X=3 Y=0 get X=0 Y=5", "Make it 4 X. ACTION: PROPOSE give X=0 Y=5 get X=4 Y=0"
+
+
 def player_messages(config: NegotiationConfig, game: GameState, player: str, turns: list[Turn]) -> list[dict[str, str]]:
-    """The prompt for ``player``'s turn: rules and holdings, recent turns, the standing offer."""
+    """The prompt for ``player``'s turn: rules and holdings, a worked turn, the recent turns.
+
+    The other player's messages are user turns and the player's own are assistant turns,
+    so a trained adapter learns to continue a negotiation, not to transcribe one.
+    """
     spec = game.spec
     seller, buyer = spec.players
     goal = _GOALS[spec.name].format(
@@ -75,15 +102,23 @@ def player_messages(config: NegotiationConfig, game: GameState, player: str, tur
     holdings = ", ".join(f"{q} {r}" for r, q in game.holdings[player].items())
     system = (
         f"You are {player} in a negotiation with {spec.other(player)}. {goal} You hold {holdings}. "
-        f"The game ends after {spec.max_turns} turns. Write one short sentence, then end with exactly one line: "
+        f"The game ends after {spec.max_turns} turns. Reply with one short sentence, then one action: "
         f"{_ACTIONS[spec.name]} or ACTION: ACCEPT or ACTION: REJECT."
     )
-    recent = "\n".join(f"{t['player']}: {t['text']}" for t in turns[-config.history_turns:]) or "(no messages yet)"
-    user = (
-        f"Turn {game.turn + 1} of {spec.max_turns}.\nConversation:\n{recent}\n"
-        f"Standing offer: {describe_offer(game.offer)}.\nYour message:"
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    example_in, example_out = _worked_turn(spec, player)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": example_in},
+                {"role": "assistant", "content": example_out}]
+    status = f"(Turn {game.turn + 1} of {spec.max_turns}. Standing offer: {describe_offer(game.offer)}.)"
+    recent = turns[-config.history_turns:]
+    if not recent or recent[0]["player"] == player:
+        messages.append({"role": "user", "content": "The negotiation starts."})
+    for turn in recent:
+        if turn["player"] == player:
+            messages.append({"role": "assistant", "content": turn["text"]})
+        else:
+            messages.append({"role": "user", "content": f"{turn['player'].capitalize()}: {turn['text']}"})
+    messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n{status}"}
+    return messages
 
 
 def make_player_node(pool: ModelPool, config: NegotiationConfig) -> Callable[[dict], dict]:
