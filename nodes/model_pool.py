@@ -27,9 +27,26 @@ class ModelPool(ABC):
     def model(self, role: str, **sampling: Any) -> Runnable:
         """The chat model for ``role``; ``sampling`` overrides temperature, max_tokens, seed."""
 
-    @abstractmethod
     def publish(self, role: str, adapter_dir: str | Path) -> str:
-        """Load a trained adapter under a new version name and point ``role`` at it."""
+        """Load a trained adapter under a new version name and point ``role`` at it.
+
+        The pointer moves only after the load succeeded, so a failed load leaves the role
+        on its adapter. The current and the previous version stay loaded for rollback; the
+        one before is unloaded.
+        """
+        version = self._load(role, Path(adapter_dir))
+        retired = self.registry.previous(role)
+        self.registry.switch(role, version)
+        if retired is not None and retired not in self.registry.snapshot().values():
+            self._unload(retired)
+        return version
+
+    def _load(self, role: str, adapter_dir: Path) -> str:
+        """Load the adapter into the backend under a new name for ``role``; return the name."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load adapters")
+
+    def _unload(self, version: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot unload adapters")
 
     def rollback(self, role: str) -> str | None:
         """Point ``role`` back at its previous version (which is still loaded)."""
@@ -63,14 +80,13 @@ class LocalModelPool(ModelPool):
             number += 1
         return f"{role}_v{number}"
 
-    def publish(self, role: str, adapter_dir: str | Path) -> str:
+    def _load(self, role: str, adapter_dir: Path) -> str:
         version = self._new_version_name(role)
         self.engine.load_adapter(version, adapter_dir)
-        retired = self.registry.previous(role)
-        self.registry.switch(role, version)
-        if retired is not None and retired not in self.registry.snapshot().values():
-            self.engine.unload_adapter(retired)
         return version
+
+    def _unload(self, version: str) -> None:
+        self.engine.unload_adapter(version)
 
 
 class SharedModelPool(ModelPool):
@@ -95,7 +111,7 @@ class SharedModelPool(ModelPool):
         model = self.per_role.get(role, self.default)
         return model.bind(**sampling) if sampling else model
 
-    def publish(self, role: str, adapter_dir: str | Path) -> str:
+    def _load(self, role: str, adapter_dir: Path) -> str:
         raise NotImplementedError(
             "SharedModelPool serves fixed models and cannot load adapters; "
             "use LocalModelPool (transformers) or the vLLM pool to hot-swap trained roles"

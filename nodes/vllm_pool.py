@@ -45,7 +45,6 @@ class VLLMModelPool(ModelPool):
         self._http = httpx.Client(timeout=timeout_s)
         self._run_tag = secrets.token_hex(3)  # keeps names unique across processes sharing a server
         self.served_model = self._served_model()
-        self.loaded: set[str] = set()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -76,10 +75,9 @@ class VLLMModelPool(ModelPool):
         if rank > self.max_lora_rank:
             raise ValueError(f"adapter rank {rank} exceeds the server's --max-lora-rank {self.max_lora_rank}")
 
-    def publish(self, role: str, adapter_dir: str | Path) -> str:
-        adapter_dir = Path(adapter_dir).resolve()
+    def _load(self, role: str, adapter_dir: Path) -> str:
+        adapter_dir = adapter_dir.resolve()
         self._check_adapter(adapter_dir)
-        retired = self.registry.previous(role)
         serving = {r for r, v in self.registry.snapshot().items() if v is not None} | {role}
         if len(serving) > self.max_loras:
             # --max-loras bounds the adapters one batch can mix; every role of a round runs together.
@@ -89,9 +87,7 @@ class VLLMModelPool(ModelPool):
             )
         version = f"{role}_v{len(self.registry.versions(role)) + 1}_{self._run_tag}"
         self._request("POST", "/v1/load_lora_adapter", json={"lora_name": version, "lora_path": str(adapter_dir)})
-        self.loaded.add(version)
-        self.registry.switch(role, version)
-        if retired is not None and retired not in self.registry.snapshot().values():
-            self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": retired})
-            self.loaded.discard(retired)
         return version
+
+    def _unload(self, version: str) -> None:
+        self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": version})
