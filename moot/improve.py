@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -27,7 +26,7 @@ from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
-from moot.runner import BackendConfig, progress_bar, run_episodes, train_roles
+from moot.runner import BackendConfig, progress_bar, run_episodes, timed, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
@@ -101,13 +100,14 @@ class ImproveRun:
         self.task = config.load_task()
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        settings = config.to_json()
+        (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2))
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")
         self.protocol_config = config.protocol_config
         self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
-                                    config=config.to_json())
+                                    config=settings)
 
     def play(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str, iteration: int,
              label: str) -> list[dict | None]:
@@ -117,7 +117,7 @@ class ImproveRun:
         metadata = [{**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
                      "target": p.answer, "question": p.question} for p in problems]
         return run_episodes(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
-                            metadata, self._logger, self.console, f"{label} ({split}, iteration {iteration})",
+                            metadata, self._experience(protocol), self.console, f"{label} ({split}, iteration {iteration})",
                             self.config.concurrency)
 
     def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
@@ -136,13 +136,12 @@ class ImproveRun:
         records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
         failed = self.protocol.failed_trajectories(records, self.protocol_config)
         cap = self.config.augmentation.max_trajectories
-        with progress_bar(self.console) as progress:
+        with progress_bar(self.console) as progress, self._experience(self.protocol) as experience:
             bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
             stats = augment_failures(
-                failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [self._logger],
+                failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [experience],
                 self.config.augmentation, on_trajectory=lambda: progress.advance(bar),
             )
-        self._logger.flush()
         self.report.augmentation[f"it{iteration}"] = {"failed": len(failed), "per_role": stats.as_dict()}
         for role, row in stats.as_dict().items():
             self.console.print(f"augmentation {role}: {row['repaired']}/{row['attempted']} repaired (ratio {row['ratio']:.2f})")
@@ -156,38 +155,31 @@ class ImproveRun:
             self.config.max_examples_per_role,
         ))
 
-    def _annotate(self, state: Any, record: dict[str, Any]) -> dict[str, Any]:
-        # Records of the single-agent baseline come from the debate graph, whatever is played.
-        protocol = DEBATE if record.get("protocol") == DEBATE.name else self.protocol
-        return protocol.annotate(state, record)
+    def _experience(self, protocol: Protocol) -> ExperienceLogger:
+        # Each protocol annotates its own records (the single-agent baseline is a debate).
+        return ExperienceLogger(self.library, annotate=protocol.annotate)
 
     def run(self) -> ImproveReport:
         timings = self.report.timings_s
-        started = time.perf_counter()
         # The single agent is the base model answering alone, greedy: a debate of one.
         single = replace(self.config.debate, n_agents=1, n_rounds=1, temperature=0.0)
         name, cfg = self.protocol.name, self.protocol_config
-        with ExperienceLogger(self.library, annotate=self._annotate) as self._logger:
-            self.evaluate("single agent (base)", DEBATE, single, 0)
-            self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
-            timings["baseline"] = round(time.perf_counter() - started, 1)
+        with timed(timings, "total"):
+            with timed(timings, "baseline"):
+                self.evaluate("single agent (base)", DEBATE, single, 0)
+                self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
             for iteration in range(1, self.config.iterations + 1):
-                mark = time.perf_counter()
-                self.play(self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name)
-                timings[f"play_it{iteration}"] = round(time.perf_counter() - mark, 1)
+                with timed(timings, f"play_it{iteration}"):
+                    self.play(self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name)
                 if self.config.augment and self.protocol.repairable:
-                    mark = time.perf_counter()
-                    self.augment(iteration)
-                    timings[f"augment_it{iteration}"] = round(time.perf_counter() - mark, 1)
-                mark = time.perf_counter()
-                self.train_and_swap(iteration)
-                timings[f"train_it{iteration}"] = round(time.perf_counter() - mark, 1)
-                mark = time.perf_counter()
-                self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
-                if self.protocol.single_agent_learns:
-                    self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
-                timings[f"eval_it{iteration}"] = round(time.perf_counter() - mark, 1)
-        timings["total"] = round(time.perf_counter() - started, 1)
+                    with timed(timings, f"augment_it{iteration}"):
+                        self.augment(iteration)
+                with timed(timings, f"train_it{iteration}"):
+                    self.train_and_swap(iteration)
+                with timed(timings, f"eval_it{iteration}"):
+                    self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
+                    if self.protocol.single_agent_learns:
+                        self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
         json_path, png_path = self.report.save()
         self.console.print(self.report.table())
         self.console.print(f"report: {json_path}  plot: {png_path}")

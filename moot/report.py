@@ -9,6 +9,24 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (runs have no screen)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_with_plot(report: Any, stem: str) -> tuple[Path, Path]:
+    """Write a report dataclass as ``<stem>.json`` and its ``plot`` as ``<stem>.png`` in its run folder."""
+    folder = Path(report.run_dir)
+    json_path = folder / f"{stem}.json"
+    json_path.write_text(json.dumps(asdict(report), indent=2, default=str))
+    return json_path, report.plot(folder / f"{stem}.png")
+
+
 @dataclass(frozen=True)
 class Score:
     """Accuracy of one configuration on one split, with n and the standard error.
@@ -45,22 +63,12 @@ class ImproveReport:
     timings_s: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, name: str) -> Score:
-        return next(s for s in self.scores if s.name == name)
-
     def save(self) -> tuple[Path, Path]:
         """Write ``report.json`` and ``report.png`` into the run folder."""
-        folder = Path(self.run_dir)
-        json_path = folder / "report.json"
-        json_path.write_text(json.dumps(asdict(self), indent=2, default=str))
-        return json_path, self.plot(folder / "report.png")
+        return save_with_plot(self, "report")
 
     def plot(self, path: Path) -> Path:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(self.scores)), 4))
         names = [s.name for s in self.scores]
         ax.bar(names, [s.accuracy for s in self.scores], yerr=[s.stderr for s in self.scores], capsize=6,

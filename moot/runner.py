@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
@@ -46,6 +47,16 @@ class BackendConfig:
 
             return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank)
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
+
+
+@contextmanager
+def timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Record how long the block took, in seconds, as ``timings[key]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = round(time.perf_counter() - started, 1)
 
 
 def progress_bar(console: Console) -> Progress:

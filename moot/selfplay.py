@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +21,8 @@ from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.nodes.negotiation_player import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
-from moot.runner import BackendConfig, run_episodes, train_roles
+from moot.report import pyplot, save_with_plot
+from moot.runner import BackendConfig, run_episodes, timed, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
@@ -116,17 +116,11 @@ class SelfPlayReport:
     config: dict[str, Any] = field(default_factory=dict)
 
     def save(self) -> tuple[Path, Path]:
-        folder = Path(self.run_dir)
-        path = folder / "selfplay_report.json"
-        path.write_text(json.dumps(asdict(self), indent=2, default=str))
-        return path, self.plot(folder / "selfplay_report.png")
+        """Write ``selfplay_report.json`` and ``selfplay_report.png`` into the run folder."""
+        return save_with_plot(self, "selfplay_report")
 
     def plot(self, path: Path) -> Path:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         seats = sorted({r.seat for r in self.results})
         for seat in seats:
@@ -162,11 +156,14 @@ class SelfPlayRun:
         self.spec = game_spec(config.game, config.variant)
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+        settings = json.loads(json.dumps(asdict(config), default=str))
+        (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2))
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")
-        self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=json.loads(json.dumps(asdict(config), default=str)))
+        # run_episodes flushes after every batch of games, so one logger serves the whole run.
+        self.experience = ExperienceLogger(self.library, annotate=negotiation_outcome)
+        self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
 
     def _negotiation(self, seats: dict[str, str]) -> NegotiationConfig:
         return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
@@ -176,7 +173,7 @@ class SelfPlayRun:
         metadata = [{"run": self.run_dir.name, "iteration": iteration, "protocol": "negotiation", "task": self.spec.name,
                      "split": split, "setting": label, "episode": f"{split}/{label}/it{iteration}/game-{g}"}
                     for g in range(games)]
-        return run_episodes(graph, [{} for _ in range(games)], metadata, self._logger, self.console,
+        return run_episodes(graph, [{} for _ in range(games)], metadata, self.experience, self.console,
                             f"{label} (iteration {iteration})", self.config.concurrency)
 
     def evaluate(self, iteration: int) -> None:
@@ -199,22 +196,19 @@ class SelfPlayRun:
                                f"invalid {result.invalid_rate:.2f}")
 
     def run(self) -> SelfPlayReport:
-        timings, started = self.report.timings_s, time.perf_counter()
-        players = self.spec.players
-        with ExperienceLogger(self.library, annotate=negotiation_outcome) as self._logger:
+        timings, players = self.report.timings_s, self.spec.players
+        with timed(timings, "total"):
             self.evaluate(0)
             for iteration in range(1, self.config.iterations + 1):
-                mark = time.perf_counter()
-                self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
-                records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
-                sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
-                self.report.training.extend(train_roles(
-                    sets, list(players), self.pool, self.base_model_dir, self.run_dir / "adapters" / f"it{iteration}",
-                    iteration, self.config.lora, self.console, self.config.max_examples_per_role,
-                ))
-                self.evaluate(iteration)
-                timings[f"it{iteration}"] = round(time.perf_counter() - mark, 1)
-        timings["total"] = round(time.perf_counter() - started, 1)
+                with timed(timings, f"it{iteration}"):
+                    self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
+                    records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+                    sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
+                    self.report.training.extend(train_roles(
+                        sets, list(players), self.pool, self.base_model_dir, self.run_dir / "adapters" / f"it{iteration}",
+                        iteration, self.config.lora, self.console, self.config.max_examples_per_role,
+                    ))
+                    self.evaluate(iteration)
         json_path, png_path = self.report.save()
         self.console.print(self.report.table())
         self.console.print(f"report: {json_path}  plot: {png_path}")
