@@ -19,6 +19,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+# Options shared by every command that runs models.
+BackendOption = Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")]
+BaseUrlOption = Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")]
+MaxLorasOption = Annotated[int, typer.Option(help="The vLLM server's --max-loras.")]
+MaxLoraRankOption = Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")]
+
+
 def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int):
     from moot.runner import BackendConfig
 
@@ -57,10 +64,10 @@ def improve(
     seed: Annotated[int, typer.Option()] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port (default: in the run folder).")] = None,
-    backend: Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")] = "local",
-    base_url: Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    max_loras: Annotated[int, typer.Option(help="The vLLM server's --max-loras.")] = 4,
-    max_lora_rank: Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")] = 16,
+    backend: BackendOption = "local",
+    base_url: BaseUrlOption = None,
+    max_loras: MaxLorasOption = 4,
+    max_lora_rank: MaxLoraRankOption = 16,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -122,10 +129,10 @@ def selfplay(
     max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port.")] = None,
-    backend: Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")] = "local",
-    base_url: Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    max_loras: Annotated[int, typer.Option(help="The vLLM server's --max-loras.")] = 4,
-    max_lora_rank: Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")] = 16,
+    backend: BackendOption = "local",
+    base_url: BaseUrlOption = None,
+    max_loras: MaxLorasOption = 4,
+    max_lora_rank: MaxLoraRankOption = 16,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
