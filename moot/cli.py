@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +18,16 @@ console = Console()
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def _errors_exit_cleanly() -> Iterator[None]:
+    """Bad input or an unusable server: one red line and exit code 2, not a traceback."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
 
 
 # Options shared by every command that runs models.
@@ -84,7 +95,7 @@ def improve(
         raise typer.BadParameter("must be 'ground_truth' or 'consensus'", param_hint="--filter")
     if roles not in ("per-agent", "generator-critic", "per-agent-generator-critic"):
         raise typer.BadParameter("must be per-agent, generator-critic or per-agent-generator-critic", param_hint="--roles")
-    try:
+    with _errors_exit_cleanly():
         config = ImproveConfig(
             protocol=protocol,
             task=task,
@@ -107,9 +118,6 @@ def improve(
             backend=_backend(backend, base_url, max_loras, max_lora_rank),
         )
         run_improve(config, console=console)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
 
 
 @app.command()
@@ -153,11 +161,8 @@ def selfplay(
         run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
         backend=_backend(backend, base_url, max_loras, max_lora_rank),
     )
-    try:
+    with _errors_exit_cleanly():
         run_selfplay(config, console=console)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
 
 
 @app.command()
