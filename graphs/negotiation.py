@@ -14,8 +14,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from moot.nodes.model_pool import ModelPool
-from moot.nodes.negotiation_player import NegotiationConfig, Turn, make_player_node
-from moot.nodes.negotiation_rules import GameState, apply, parse_action, utilities
+from moot.nodes.negotiation_player import NegotiationConfig, Turn, make_player_node, referee_turn
+from moot.nodes.negotiation_rules import GameState, utilities
 
 
 class NegotiationState(TypedDict, total=False):
@@ -46,10 +46,8 @@ def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig) -> Compi
 
     def referee(state: NegotiationState) -> dict:
         game = copy.deepcopy(state["game"])
-        seat, text = game.to_move, state.get("pending", "")
-        ruled = apply(game, seat, parse_action(game.spec, seat, text))
-        turn = Turn(turn=game.turn - 1, player=seat, role=config.role(seat), text=text,
-                    action=ruled.kind, valid=ruled.kind != "invalid", reason=ruled.reason)
+        seat = game.to_move
+        turn = referee_turn(game, seat, config.role(seat), state.get("pending", ""))
         return {"game": game, "turns": [turn], "pending": ""}
 
     def settle(state: NegotiationState) -> dict:

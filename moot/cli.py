@@ -35,16 +35,19 @@ BackendOption = Annotated[str, typer.Option(help="local (transformers, in proces
 BaseUrlOption = Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")]
 MaxLorasOption = Annotated[int, typer.Option(help="The vLLM server's --max-loras.")]
 MaxLoraRankOption = Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")]
+RequestTimeoutOption = Annotated[float, typer.Option(min=1.0, help="Seconds a vLLM request may take, queueing included.")]
+ConcurrencyOption = Annotated[int, typer.Option(
+    min=1, help="Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8).")]
 
 
-def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int):
+def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int, request_timeout: float):
     from moot.runner import BackendConfig
 
     if backend not in ("local", "vllm"):
         raise typer.BadParameter("must be local or vllm", param_hint="--backend")
     if backend == "vllm" and not base_url:
         raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
-    return BackendConfig(backend, base_url, max_loras, max_lora_rank)  # type: ignore[arg-type]
+    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -79,6 +82,8 @@ def improve(
     base_url: BaseUrlOption = None,
     max_loras: MaxLorasOption = 4,
     max_lora_rank: MaxLoraRankOption = 16,
+    request_timeout: RequestTimeoutOption = 120.0,
+    concurrency: ConcurrencyOption = 32,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -115,7 +120,7 @@ def improve(
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank),
+            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout), concurrency=concurrency,
         )
         run_improve(config, console=console)
 
@@ -123,16 +128,18 @@ def improve(
 @app.command()
 def selfplay(
     game: Annotated[str, typer.Argument(help="resource-exchange, sell-buy or ultimatum.")],
-    games: Annotated[int, typer.Option(min=1, help="Self-play games per iteration (training data).")] = 60,
-    iterations: Annotated[int, typer.Option(min=1)] = 2,
-    eval_games: Annotated[int, typer.Option(min=1, help="Games per evaluation pairing.")] = 30,
+    games: Annotated[int, typer.Option(min=1, help="Self-play games per iteration (training data).")] = 48,
+    iterations: Annotated[int, typer.Option(min=1)] = 1,
+    eval_games: Annotated[int, typer.Option(min=1, help="Games per evaluation pairing.")] = 32,
     variant: Annotated[str, typer.Option(help="default, or sirius-generalization numbers.")] = "default",
     keep: Annotated[str, typer.Option(help="Learn from games the side: won, deal (closed), utility (>= --utility-threshold).")] = "won",
     utility_threshold: Annotated[float, typer.Option()] = 0.0,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
     max_tokens: Annotated[int, typer.Option(min=1)] = 40,
+    warm_start_games: Annotated[int, typer.Option(
+        min=0, help="Scripted games that teach the base the action format before self-play (0: none).")] = 24,
     max_examples: Annotated[int, typer.Option(min=1)] = 64,
-    epochs: Annotated[float, typer.Option()] = 2.0,
+    epochs: Annotated[float, typer.Option(help="LoRA epochs, warm start and self-play alike.")] = 1.0,
     learning_rate: Annotated[float, typer.Option()] = 2e-4,
     max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
@@ -141,11 +148,14 @@ def selfplay(
     base_url: BaseUrlOption = None,
     max_loras: MaxLorasOption = 4,
     max_lora_rank: MaxLoraRankOption = 16,
+    request_timeout: RequestTimeoutOption = 120.0,
+    concurrency: ConcurrencyOption = 32,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
     from moot.selfplay import SelfPlayConfig, selfplay as run_selfplay
     from moot.training import LoraTrainingConfig
+    from moot.training.negotiation_warm_start import WarmStartConfig
 
     if game not in GAMES:
         raise typer.BadParameter(f"choose one of {', '.join(GAMES)}", param_hint="GAME")
@@ -156,10 +166,11 @@ def selfplay(
     config = SelfPlayConfig(
         game=game, variant=variant, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
         keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
+        warm_start=WarmStartConfig(games=warm_start_games),
         lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
         max_examples_per_role=max_examples,
         run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
-        backend=_backend(backend, base_url, max_loras, max_lora_rank),
+        backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout), concurrency=concurrency,
     )
     with _errors_exit_cleanly():
         run_selfplay(config, console=console)

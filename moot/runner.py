@@ -30,12 +30,14 @@ class BackendConfig:
             vLLM server started with ``--enable-lora``; see ``moot serve``).
         base_url: The vLLM server's ``/v1`` URL.
         max_loras, max_lora_rank: The server's limits, checked before every adapter load.
+        request_timeout_s: How long one request may take, time queued on the server included.
     """
 
     backend: Literal["local", "vllm"] = "local"
     base_url: str | None = None
     max_loras: int = 4
     max_lora_rank: int = 16
+    request_timeout_s: float = 120.0
 
     def make_pool(self, base_model_dir: Path) -> ModelPool:
         if self.backend == "local":
@@ -45,7 +47,8 @@ class BackendConfig:
                 raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
             from moot.nodes.vllm_pool import VLLMModelPool
 
-            return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank)
+            return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
+                                 timeout_s=self.request_timeout_s)
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 
@@ -101,10 +104,12 @@ def train_roles(
     config: LoraTrainingConfig,
     console: Console,
     max_examples: int | None = None,
+    init_adapters: dict[str, Path] | None = None,
 ) -> list[dict[str, Any]]:
     """Train one adapter per role on its examples and hot-swap it in; returns one entry per role.
 
-    A role without examples keeps its current adapter.
+    A role without examples keeps its current adapter. A role named in ``init_adapters``
+    goes on training from that adapter instead of a fresh LoRA.
     """
     entries = []
     for role in roles:
@@ -121,7 +126,8 @@ def train_roles(
                                     description=f"training {role} on {len(examples)} examples{suffix}")
 
                 manifest = train_lora_adapter(base_model_dir, examples, adapters_dir / role, role=role,
-                                              iteration=iteration, config=config, on_step=on_step)
+                                              iteration=iteration, config=config, on_step=on_step,
+                                              init_adapter=(init_adapters or {}).get(role))
             entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
             entry["version"] = pool.publish(role, adapters_dir / role)
             console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}, now serving {entry['version']}")

@@ -1,8 +1,13 @@
-"""Negotiation self-play: play, log every turn, train each side, hot-swap, measure honestly.
+"""Negotiation self-play: warm start, play, log every turn, train each side, hot-swap, measure honestly.
+
+The base that self-play starts from is the embedded model plus a **warm-start adapter**
+trained on scripted games that show the action format (see
+:mod:`moot.training.negotiation_warm_start`); ``warm_start.games=0`` starts from the bare
+model. Each seat then goes on training its own copy of that adapter on its kept turns.
 
 Improvement is measured against a **frozen base opponent**: the trained player takes each
-seat in turn against the base model (a role with no adapter), and is compared with the
-base model playing itself, on the same number of games.
+seat in turn against the base (which never trains), and is compared with the base playing
+itself, on the same number of games.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from moot.runner import BackendConfig, run_episodes, timed, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
+from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
-FROZEN_BASE = "frozen-base"  # a role that is never trained: the base model
+FROZEN_BASE = "frozen-base"  # a role that is never trained: the base self-play starts from
+WARM_START = "warm-start"
 
 
 @dataclass
@@ -41,18 +48,21 @@ class SelfPlayConfig:
         eval_games: Games per evaluation pairing (base vs base; trained vs frozen base, per seat).
         keep: Which of a player's games it learns from: ``won``, ``deal`` or ``utility``.
         utility_threshold: For ``keep="utility"``.
+        warm_start: The scripted games the base learns the action format from
+            (``games=0``: no warm start; the base is the bare model).
     """
 
     game: str = "sell-buy"
     variant: Literal["default", "sirius-generalization"] = "default"
-    games: int = 60
-    eval_games: int = 30
-    iterations: int = 2
+    games: int = 48
+    eval_games: int = 32
+    iterations: int = 1
     keep: NegotiationFilter = "won"
     utility_threshold: float = 0.0
     temperature: float = 0.7
     max_tokens: int = 40
-    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
     max_examples_per_role: int | None = 64
     run_dir: Path = Path("runs/selfplay")
     library: str | None = None
@@ -164,6 +174,7 @@ class SelfPlayRun:
         # run_episodes flushes after every batch of games, so one logger serves the whole run.
         self.experience = ExperienceLogger(self.library, annotate=negotiation_outcome)
         self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
+        self.adapters: dict[str, Path] = {}  # each seat's current adapter folder, to go on training from
 
     def _negotiation(self, seats: dict[str, str]) -> NegotiationConfig:
         return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
@@ -195,19 +206,34 @@ class SelfPlayRun:
                                f"{result.mean_utility:.1f}±{result.utility_se:.1f}, deals {result.deal_rate:.2f}, "
                                f"invalid {result.invalid_rate:.2f}")
 
+    def warm_start(self) -> None:
+        """Train one adapter on scripted games (both seats' turns) and serve it as the base of every role."""
+        if self.config.warm_start.games == 0:
+            return
+        examples = warm_start_examples(self._negotiation({}), self.config.warm_start)
+        adapters_dir = self.run_dir / "adapters" / "it0"
+        self.report.training.extend(train_roles({WARM_START: examples}, [WARM_START], self.pool, self.base_model_dir,
+                                                adapters_dir, 0, self.config.lora, self.console))
+        for role in (FROZEN_BASE, *self.spec.players):
+            self.pool.publish(role, adapters_dir / WARM_START)
+            self.adapters[role] = adapters_dir / WARM_START
+
     def run(self) -> SelfPlayReport:
         timings, players = self.report.timings_s, self.spec.players
         with timed(timings, "total"):
+            with timed(timings, "warm start"):
+                self.warm_start()
             self.evaluate(0)
             for iteration in range(1, self.config.iterations + 1):
                 with timed(timings, f"it{iteration}"):
                     self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
                     records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
                     sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
-                    self.report.training.extend(train_roles(
-                        sets, list(players), self.pool, self.base_model_dir, self.run_dir / "adapters" / f"it{iteration}",
-                        iteration, self.config.lora, self.console, self.config.max_examples_per_role,
-                    ))
+                    adapters_dir = self.run_dir / "adapters" / f"it{iteration}"
+                    entries = train_roles(sets, list(players), self.pool, self.base_model_dir, adapters_dir, iteration,
+                                          self.config.lora, self.console, self.config.max_examples_per_role, self.adapters)
+                    self.adapters.update({e["role"]: adapters_dir / e["role"] for e in entries if "train_loss" in e})
+                    self.report.training.extend(entries)
                     self.evaluate(iteration)
         json_path, png_path = self.report.save()
         self.console.print(self.report.table())

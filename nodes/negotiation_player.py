@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TypedDict
 
 from .model_pool import ModelPool
-from .negotiation_rules import GameSpec, GameState, Offer
+from .negotiation_rules import GameSpec, GameState, Offer, apply, parse_action
 
 _ACTIONS = {
     "resource-exchange": "ACTION: PROPOSE give X=<n> Y=<n> get X=<n> Y=<n>",
@@ -47,13 +47,20 @@ class NegotiationConfig:
     seats: dict[str, str] = field(default_factory=dict)
     temperature: float = 0.7
     max_tokens: int = 40
-    history_turns: int = 4
+    history_turns: int = 2
 
     def role(self, seat: str) -> str:
         return self.seats.get(seat, seat)
 
     def all_roles(self) -> list[str]:
         return [self.role(seat) for seat in self.game.players]
+
+
+def referee_turn(game: GameState, seat: str, role: str, text: str) -> Turn:
+    """Rule on ``text`` as ``seat``'s move: apply it to ``game`` (in place) and record the turn."""
+    ruled = apply(game, seat, parse_action(game.spec, seat, text))
+    return Turn(turn=game.turn - 1, player=seat, role=role, text=text, action=ruled.kind,
+                valid=ruled.kind != "invalid", reason=ruled.reason)
 
 
 def describe_offer(offer: Offer | None) -> str:
@@ -64,31 +71,8 @@ def describe_offer(offer: Offer | None) -> str:
     return f"{offer.proposer} gives {gives or 'nothing'} and gets {gets or 'nothing'}"
 
 
-def _worked_turn(spec: GameSpec, player: str) -> tuple[str, str]:
-    """One example exchange (the other's message, this player's reply) shown before play.
-
-    A 135M model does not follow the action format from instructions alone; one worked
-    turn in the conversation makes it (measured: from no valid actions to most valid).
-    """
-    other = spec.other(player).capitalize()
-    if spec.name == "sell-buy":
-        if player == spec.players[0]:
-            return f"{other}: Would you take 30? ACTION: PROPOSE price=30", "That is too low, I want 75. ACTION: PROPOSE price=75"
-        return f"{other}: I want 75. ACTION: PROPOSE price=75", "That is too much, I offer 45. ACTION: PROPOSE price=45"
-    if spec.name == "ultimatum":
-        pot = spec.holdings[spec.players[0]]["ZUP"]
-        if player == spec.players[0]:
-            return (f"{other}: I want half. ACTION: PROPOSE mine={pot // 2} yours={pot - pot // 2}",
-                    f"I keep more. ACTION: PROPOSE mine={pot * 7 // 10} yours={pot - pot * 7 // 10}")
-        return (f"{other}: I keep most. ACTION: PROPOSE mine={pot * 8 // 10} yours={pot - pot * 8 // 10}",
-                f"That is unfair. ACTION: PROPOSE mine={pot * 4 // 10} yours={pot - pot * 4 // 10}")
-    if player == spec.players[0]:
-        return f"{other}: 2 Y for 2 X? ACTION: PROPOSE give X=0 Y=2 get X=2 Y=0", "I want more Y. ACTION: PROPOSE give X=3 Y=0 get X=0 Y=5"
-    return f"{other}: 3 X for 5 Y? ACTION: PROPOSE give X=3 Y=0 get X=0 Y=5", "Make it 4 X. ACTION: PROPOSE give X=0 Y=5 get X=4 Y=0"
-
-
 def player_messages(config: NegotiationConfig, game: GameState, player: str, turns: list[Turn]) -> list[dict[str, str]]:
-    """The prompt for ``player``'s turn: rules and holdings, a worked turn, the recent turns.
+    """The prompt for ``player``'s turn: rules and holdings, then the recent turns.
 
     The other player's messages are user turns and the player's own are assistant turns,
     so a trained adapter learns to continue a negotiation, not to transcribe one.
@@ -105,9 +89,7 @@ def player_messages(config: NegotiationConfig, game: GameState, player: str, tur
         f"The game ends after {spec.max_turns} turns. Reply with one short sentence, then one action: "
         f"{_ACTIONS[spec.name]} or ACTION: ACCEPT or ACTION: REJECT."
     )
-    example_in, example_out = _worked_turn(spec, player)
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": example_in},
-                {"role": "assistant", "content": example_out}]
+    messages = [{"role": "system", "content": system}]
     status = f"(Turn {game.turn + 1} of {spec.max_turns}. Standing offer: {describe_offer(game.offer)}.)"
     recent = turns[-config.history_turns:]
     if not recent or recent[0]["player"] == player:

@@ -45,6 +45,23 @@ def test_training_writes_an_adapter_with_its_manifest(adapters):
     assert not (v1 / "trainer").exists()
 
 
+def test_training_can_go_on_from_an_earlier_adapter(tiny_model_dir, adapters, tmp_path):
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    v1, _, _, _ = adapters
+    barely = replace(FAST, learning_rate=1e-12, max_steps=1)
+    manifest = train_lora_adapter(tiny_model_dir, examples("banana"), tmp_path / "on", role="solver", iteration=2,
+                                  config=barely, init_adapter=v1)
+    before, after = load_file(v1 / "adapter_model.safetensors"), load_file(tmp_path / "on" / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    # A fresh LoRA starts with B = 0; this one starts from v1's learned weights and barely moves.
+    assert any(before[k].abs().sum() > 0 for k in before if "lora_B" in k)
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert manifest.parent == str(v1) and AdapterManifest.load(tmp_path / "on").parent == str(v1)
+
+
 def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir, adapters):
     v1, v2, _, _ = adapters
     engine = LocalEngine.from_pretrained(tiny_model_dir)

@@ -22,6 +22,8 @@ class AdapterManifest:
         record_ids: Experience-library records it was trained on.
         train_loss: Mean training loss reported by the trainer.
         settings: The LoRA and optimizer settings used.
+        parent: The adapter folder it went on training from (``None``: a fresh LoRA); its
+            own manifest lists what it learned before.
     """
 
     role: str
@@ -30,6 +32,7 @@ class AdapterManifest:
     record_ids: list[str]
     train_loss: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def save(self, folder: str | Path) -> Path:

@@ -85,6 +85,7 @@ def train_lora_adapter(
     iteration: int = 0,
     config: LoraTrainingConfig = LoraTrainingConfig(),
     on_step: Callable[[int, int, float | None], None] | None = None,
+    init_adapter: str | Path | None = None,
 ) -> AdapterManifest:
     """Fine-tune a LoRA adapter on ``examples`` (loss on the completion only) and save it.
 
@@ -94,6 +95,8 @@ def train_lora_adapter(
     Args:
         on_step: Called after every optimizer step with (step, total steps, latest loss),
             e.g. to drive a progress bar.
+        init_adapter: An adapter folder to go on training from, instead of a fresh LoRA
+            (its rank and target modules are kept; those in ``config`` are not used).
 
     Returns:
         The manifest written into ``output_dir`` next to the peft adapter files.
@@ -105,7 +108,7 @@ def train_lora_adapter(
         raise NotEnoughData(f"no training examples for role {role!r}")
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
+    from peft import LoraConfig, PeftModel
     from datasets.utils.logging import disable_progress_bar
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
     from trl import SFTTrainer
@@ -122,13 +125,16 @@ def train_lora_adapter(
     scratch = tempfile.mkdtemp(prefix="moot-trainer-")
     with _quiet_checkpointing_deprecation():
         args = _sft_config(scratch, config)
-    lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.alpha,
-        lora_dropout=config.dropout,
-        target_modules=config.target_modules,
-        task_type="CAUSAL_LM",
-    )
+    if init_adapter is not None:
+        model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
+    else:
+        lora = LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=config.target_modules,
+            task_type="CAUSAL_LM",
+        )
     with _quiet_checkpointing_deprecation():
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
     # With tqdm off the trainer prints every log dict; progress goes through on_step instead.
@@ -158,6 +164,7 @@ def train_lora_adapter(
         record_ids=[e.record_id for e in examples],
         train_loss=float(result.training_loss),
         settings={k: v for k, v in asdict(config).items() if k != "extra"},
+        parent=str(init_adapter) if init_adapter is not None else None,
     )
     manifest.save(output_dir)
     logger.info("trained %s on %d examples, loss %.4f", role, len(examples), manifest.train_loss)
