@@ -137,9 +137,9 @@ def selfplay(
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
     max_tokens: Annotated[int, typer.Option(min=1)] = 40,
     warm_start_games: Annotated[int, typer.Option(
-        min=0, help="Scripted games that teach the base the action format before self-play (0: none).")] = 24,
+        min=0, help="Scripted games that teach the base the action format before self-play (0: none).")] = 16,
     max_examples: Annotated[int, typer.Option(min=1)] = 64,
-    epochs: Annotated[float, typer.Option(help="LoRA epochs, warm start and self-play alike.")] = 1.0,
+    epochs: Annotated[float, typer.Option(help="LoRA epochs of each seat's training.")] = 1.0,
     learning_rate: Annotated[float, typer.Option()] = 2e-4,
     max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -210,10 +210,12 @@ class SelfPlayRun:
         """Train one adapter on scripted games (both seats' turns) and serve it as the base of every role."""
         if self.config.warm_start.games == 0:
             return
-        examples = warm_start_examples(self._negotiation({}), self.config.warm_start)
+        warm = self.config.warm_start
+        examples = warm_start_examples(self._negotiation({}), warm)
         adapters_dir = self.run_dir / "adapters" / "it0"
+        lora = replace(self.config.lora, epochs=warm.epochs, learning_rate=warm.learning_rate)
         self.report.training.extend(train_roles({WARM_START: examples}, [WARM_START], self.pool, self.base_model_dir,
-                                                adapters_dir, 0, self.config.lora, self.console))
+                                                adapters_dir, 0, lora, self.console))
         for role in (FROZEN_BASE, *self.spec.players):
             self.pool.publish(role, adapters_dir / WARM_START)
             self.adapters[role] = adapters_dir / WARM_START

@@ -32,3 +32,13 @@ def test_selfplay_and_report_refuse_bad_input(tmp_path):
     assert result.exit_code == 2 and "no report.json" in result.output
     result = runner.invoke(app, ["improve", "debate", "--backend", "vllm", "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--base-url" in result.output
+    result = runner.invoke(app, ["improve", "debate", "--concurrency", "0", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--concurrency" in result.output
+    result = runner.invoke(app, ["selfplay", "sell-buy", "--warm-start-games", "-1", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--warm-start-games" in result.output
+
+
+def test_an_unreachable_vllm_server_is_one_clear_error(tmp_path):
+    result = runner.invoke(app, ["improve", "debate", "--backend", "vllm", "--base-url", "http://127.0.0.1:9/v1",
+                                 "--request-timeout", "2", "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "127.0.0.1:9" in result.output
