@@ -105,11 +105,13 @@ def train_roles(
     console: Console,
     max_examples: int | None = None,
     init_adapters: dict[str, Path] | None = None,
+    publish: bool = True,
 ) -> list[dict[str, Any]]:
     """Train one adapter per role on its examples and hot-swap it in; returns one entry per role.
 
     A role without examples keeps its current adapter. A role named in ``init_adapters``
-    goes on training from that adapter instead of a fresh LoRA.
+    goes on training from that adapter instead of a fresh LoRA. With ``publish=False`` the
+    adapters are only written to ``adapters_dir/<role>``, for the caller to publish.
     """
     entries = []
     for role in roles:
@@ -129,8 +131,10 @@ def train_roles(
                                               iteration=iteration, config=config, on_step=on_step,
                                               init_adapter=(init_adapters or {}).get(role))
             entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
-            entry["version"] = pool.publish(role, adapters_dir / role)
-            console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}, now serving {entry['version']}")
+            console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}")
+            if publish:
+                entry["version"] = pool.publish(role, adapters_dir / role)
+                console.print(f"{role}: now serving {entry['version']}")
         except NotEnoughData:
             entry["version"] = pool.registry.current(role)
             console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")

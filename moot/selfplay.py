@@ -215,7 +215,7 @@ class SelfPlayRun:
         adapters_dir = self.run_dir / "adapters" / "it0"
         lora = replace(self.config.lora, epochs=warm.epochs, learning_rate=warm.learning_rate)
         self.report.training.extend(train_roles({WARM_START: examples}, [WARM_START], self.pool, self.base_model_dir,
-                                                adapters_dir, 0, lora, self.console))
+                                                adapters_dir, 0, lora, self.console, publish=False))
         for role in (FROZEN_BASE, *self.spec.players):
             self.pool.publish(role, adapters_dir / WARM_START)
             self.adapters[role] = adapters_dir / WARM_START
