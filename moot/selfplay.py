@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
@@ -141,6 +142,7 @@ class SelfPlayReport:
             axes[1].errorbar(x, [r.mean_utility for r in rows], yerr=[r.utility_se for r in rows], marker="o", capsize=4, label=seat)
         for ax, title in zip(axes, ("win rate vs frozen base", "mean utility vs frozen base")):
             ax.set_xlabel("iteration (0 = base vs base)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(title)
             ax.legend()
         fig.suptitle(f"{self.game} self-play (±1 s.e.)")

@@ -39,8 +39,9 @@ class NegotiationConfig:
     Attributes:
         game: The game's numbers.
         seats: Pool role playing each seat (default: the seat's own name). Point a seat at
-            a role with no adapter (e.g. ``"frozen-base"``) to play against the base model.
-        history_turns: Most recent turns shown to a player.
+            a role that never trains (e.g. ``"frozen-base"``) to play against the base.
+        history_turns: Most recent turns shown to a player; the status line carries the
+            standing offer, and short prompts keep training and prefill cheap.
     """
 
     game: GameSpec
