@@ -54,6 +54,13 @@ def test_bad_rates_are_refused(accept, reject):
         WarmStartConfig(accept_probability=accept, reject_probability=reject)
 
 
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="games must be >= 0"):
+        WarmStartConfig(games=-1)
+    with pytest.raises(ValueError, match="learning_rate > 0"):
+        WarmStartConfig(learning_rate=0.0)
+
+
 class AdapterRecordingPool(SharedModelPool):
     """Fake players that take adapters by name only, remembering which folder each version came from."""
 

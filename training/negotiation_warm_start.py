@@ -47,11 +47,10 @@ class WarmStartConfig:
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.games < 0:
-            raise ValueError(f"games must be >= 0, got {self.games}")
-        if not 0.0 <= self.accept_probability + self.reject_probability <= 1.0 or min(
-            self.accept_probability, self.reject_probability
-        ) < 0.0:
+        if self.games < 0 or self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError(f"games must be >= 0 and epochs, learning_rate > 0; got {self.games}, "
+                             f"{self.epochs}, {self.learning_rate}")
+        if min(self.accept_probability, self.reject_probability) < 0.0 or self.accept_probability + self.reject_probability > 1.0:
             raise ValueError("accept_probability and reject_probability must be >= 0 and sum to at most 1")
 
 
