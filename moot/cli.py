@@ -132,6 +132,7 @@ def selfplay(
     iterations: Annotated[int, typer.Option(min=1)] = 1,
     eval_games: Annotated[int, typer.Option(min=1, help="Games per evaluation pairing.")] = 32,
     variant: Annotated[str, typer.Option(help="default, or sirius-generalization numbers.")] = "default",
+    max_turns: Annotated[Optional[int], typer.Option(min=1, help="Turn limit (default: the game's, 8 or 10).")] = None,
     keep: Annotated[str, typer.Option(help="Learn from games the side: won, deal (closed), utility (>= --utility-threshold).")] = "won",
     utility_threshold: Annotated[float, typer.Option()] = 0.0,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
@@ -164,7 +165,7 @@ def selfplay(
     if keep not in ("won", "deal", "utility"):
         raise typer.BadParameter("must be won, deal or utility", param_hint="--keep")
     config = SelfPlayConfig(
-        game=game, variant=variant, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
+        game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
         keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
         warm_start=WarmStartConfig(games=warm_start_games),
         lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),

@@ -49,12 +49,14 @@ class SelfPlayConfig:
         eval_games: Games per evaluation pairing (base vs base; trained vs frozen base, per seat).
         keep: Which of a player's games it learns from: ``won``, ``deal`` or ``utility``.
         utility_threshold: For ``keep="utility"``.
+        max_turns: Override the game's turn limit (``None``: the game's own, 8 or 10).
         warm_start: The scripted games the base learns the action format from
             (``games=0``: no warm start; the base is the bare model).
     """
 
     game: str = "sell-buy"
     variant: Literal["default", "sirius-generalization"] = "default"
+    max_turns: int | None = None
     games: int = 48
     eval_games: int = 32
     iterations: int = 1
@@ -165,7 +167,8 @@ class SelfPlayRun:
     def __init__(self, config: SelfPlayConfig, pool: ModelPool | None = None, console: Console | None = None):
         self.config = config
         self.console = console or Console()
-        self.spec = game_spec(config.game, config.variant)
+        overrides = {} if config.max_turns is None else {"max_turns": config.max_turns}
+        self.spec = game_spec(config.game, config.variant, **overrides)
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         settings = json.loads(json.dumps(asdict(config), default=str))
