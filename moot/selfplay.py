@@ -213,17 +213,18 @@ class SelfPlayRun:
 
     def warm_start(self) -> None:
         """Train one adapter on scripted games (both seats' turns) and serve it as the base of every role."""
-        if self.config.warm_start.games == 0:
-            return
         warm = self.config.warm_start
+        if warm.games == 0:
+            return
         examples = warm_start_examples(self._negotiation({}), warm)
         adapters_dir = self.run_dir / "adapters" / "it0"
         lora = replace(self.config.lora, epochs=warm.epochs, learning_rate=warm.learning_rate)
         self.report.training.extend(train_roles({WARM_START: examples}, [WARM_START], self.pool, self.base_model_dir,
                                                 adapters_dir, 0, lora, self.console, publish=False))
-        for role in (FROZEN_BASE, *self.spec.players):
-            self.pool.publish(role, adapters_dir / WARM_START)
-            self.adapters[role] = adapters_dir / WARM_START
+        self.pool.publish(FROZEN_BASE, adapters_dir / WARM_START)
+        for seat in self.spec.players:
+            self.pool.publish(seat, adapters_dir / WARM_START)
+            self.adapters[seat] = adapters_dir / WARM_START
 
     def run(self) -> SelfPlayReport:
         timings, players = self.report.timings_s, self.spec.players
