@@ -173,6 +173,35 @@ class LocalEngine:
                     for r, result in zip(requests, results):
                         r.future.set_result(result)
 
+    def log_likelihood(
+        self, conversation: list[dict[str, str]], completion: str, adapter: str | None = None
+    ) -> float:
+        """Total log-probability (nats) of ``completion`` as the assistant's reply to ``conversation``.
+
+        The reply is laid out by the chat template exactly as training lays it out, so this
+        is the quantity LoRA training raises: a mechanism check that, unlike a sampled text,
+        does not hinge on which token wins a near-tie on a given CPU.
+        """
+        if adapter is not None and adapter not in self.adapters:
+            raise KeyError(f"adapter {adapter!r} is not loaded; loaded: {sorted(self.adapters)}")
+        prompt = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        full = self.tokenizer.apply_chat_template(
+            [*conversation, {"role": "assistant", "content": completion}], tokenize=False
+        )
+        if not full.startswith(prompt):
+            raise ValueError("the chat template does not extend the prompt with the reply; cannot score it")
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        reply_ids = self.tokenizer(full[len(prompt):], add_special_tokens=False, return_tensors="pt")["input_ids"]
+        input_ids = torch.cat([prompt_ids, reply_ids], dim=1)
+        options: dict[str, Any] = {}
+        with self._lock, torch.inference_mode():
+            if self.adapters:
+                options["adapter_names"] = [adapter or BASE_ADAPTER]
+            logits = self.model(input_ids=input_ids, **options).logits.float()
+        start = prompt_ids.shape[1]
+        log_probs = torch.log_softmax(logits[0, start - 1 : -1], dim=-1)
+        return float(log_probs.gather(1, reply_ids[0].unsqueeze(1)).sum())
+
     def generate(
         self,
         conversations: Sequence[list[dict[str, str]]],

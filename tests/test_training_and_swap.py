@@ -31,6 +31,16 @@ def greedy(pool: LocalModelPool, role: str = "solver") -> str:
     return pool.model(role, temperature=0.0, max_tokens=6).invoke(QUESTION).content
 
 
+def likelihood_gain(engine: LocalEngine, answer: str, adapter: str, over: str | None = None) -> float:
+    """How many nats more likely ``answer`` is under ``adapter`` than under ``over`` (default: the base)."""
+    return engine.log_likelihood(QUESTION, answer, adapter) - engine.log_likelihood(QUESTION, answer, over)
+
+
+# Training raises the target's likelihood by tens of nats here; a margin of 2 nats is far from
+# any rounding difference between CPUs, unlike the exact text a freshly trained model writes.
+MARGIN = 2.0
+
+
 def base_weights(engine: LocalEngine) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in engine.model.state_dict().items() if "lora_" not in k}
 
@@ -74,7 +84,7 @@ def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir, adap
     assert version == "solver_v1" and pool.registry.current("solver") == "solver_v1"
     after = greedy(pool)
     assert after != before
-    assert "apple" in after
+    assert likelihood_gain(engine, "apple", "solver_v1") > MARGIN
     # Same base tensors, same object: no reload happened.
     weights_after = {k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in base_weights(engine).items()}
     for name, tensor in weights_before.items():
@@ -91,10 +101,12 @@ def test_new_versions_get_new_names_and_the_old_one_stays_for_rollback(tiny_mode
     first = greedy(pool)
     assert pool.publish("solver", v2) == "solver_v2"
     second = greedy(pool)
-    assert "banana" in second and second != first
+    assert likelihood_gain(pool.engine, "banana", "solver_v2", over="solver_v1") > MARGIN
     assert {"solver_v1", "solver_v2"} <= pool.engine.adapters
     assert pool.rollback("solver") == "solver_v1"
+    # Same weights on the same machine: the restored version answers exactly as before.
     assert greedy(pool) == first
+    assert pool.publish("solver", v2) == "solver_v3" and greedy(pool) == second
     with pytest.raises(ValueError, match="new name"):
         pool.engine.load_adapter("solver_v1", v1)
 
