@@ -36,18 +36,28 @@ BaseUrlOption = Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g
 MaxLorasOption = Annotated[int, typer.Option(help="The vLLM server's --max-loras.")]
 MaxLoraRankOption = Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")]
 RequestTimeoutOption = Annotated[float, typer.Option(min=1.0, help="Seconds a vLLM request may take, queueing included.")]
+DtypeOption = Annotated[str, typer.Option(
+    help="Compute type of the model and of training: auto (bfloat16 where the CPU has bf16 matrix units and "
+         "a probe shows it faster, else float32), float32 or bfloat16.")]
 ConcurrencyOption = Annotated[int, typer.Option(
     min=1, help="Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8).")]
 
 
-def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int, request_timeout: float):
+def _check_dtype(dtype: str) -> None:
+    if dtype not in ("auto", "float32", "bfloat16"):
+        raise typer.BadParameter("must be auto, float32 or bfloat16", param_hint="--dtype")
+
+
+def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int, request_timeout: float,
+             dtype: str):
     from moot.runner import BackendConfig
 
+    _check_dtype(dtype)
     if backend not in ("local", "vllm"):
         raise typer.BadParameter("must be local or vllm", param_hint="--backend")
     if backend == "vllm" and not base_url:
         raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
-    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout)  # type: ignore[arg-type]
+    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -84,6 +94,7 @@ def improve(
     max_lora_rank: MaxLoraRankOption = 16,
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
+    dtype: DtypeOption = "auto",
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -116,11 +127,12 @@ def improve(
             augment=augment,
             augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
-            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
+            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps,
+                                    dtype=dtype),  # type: ignore[arg-type]
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout), concurrency=concurrency,
+            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
         )
         run_improve(config, console=console)
 
@@ -151,6 +163,7 @@ def selfplay(
     max_lora_rank: MaxLoraRankOption = 16,
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
+    dtype: DtypeOption = "auto",
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
@@ -168,10 +181,10 @@ def selfplay(
         game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
         keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
         warm_start=WarmStartConfig(games=warm_start_games),
-        lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps),
+        lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype),  # type: ignore[arg-type]
         max_examples_per_role=max_examples,
         run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
-        backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout), concurrency=concurrency,
+        backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
     )
     with _errors_exit_cleanly():
         run_selfplay(config, console=console)
@@ -206,12 +219,15 @@ def serve(
     max_loras: Annotated[int, typer.Option(help="Adapters one batch may mix (at least the number of roles).")] = 4,
     max_lora_rank: Annotated[int, typer.Option()] = 16,
     kv_cache_gib: Annotated[int, typer.Option(help="KV cache size for CPU builds (VLLM_CPU_KVCACHE_SPACE).")] = 2,
+    dtype: DtypeOption = "auto",
 ) -> None:
     """Serve the embedded model with vLLM (LoRA enabled) until interrupted; then use --backend vllm."""
+    from moot.nodes.compute_dtype import dtype_name, resolve_dtype
     from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 
+    _check_dtype(dtype)
     config = VLLMServerConfig(python=python, host=host, port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
-                              kv_cache_gib=kv_cache_gib)
+                              kv_cache_gib=kv_cache_gib, dtype=dtype_name(resolve_dtype(dtype)))  # type: ignore[arg-type]
     console.print(" ".join(config.command()))
     process = start_vllm_server(config)
     try:

@@ -11,9 +11,8 @@ are parameters. Everything a run makes lives in its run folder::
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -26,7 +25,7 @@ from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
-from moot.runner import BackendConfig, progress_bar, run_episodes, timed, train_roles
+from moot.runner import BackendConfig, progress_bar, run_episodes, timed, train_roles, write_run_config
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
@@ -86,9 +85,6 @@ class ImproveConfig:
         """The settings of the protocol being played."""
         return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
 
-    def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))
-
 
 class ImproveRun:
     """One run of the loop; use :func:`improve` unless you need the pieces."""
@@ -99,9 +95,7 @@ class ImproveRun:
         self.protocol: Protocol = get_protocol(config.protocol)
         self.task = config.load_task()
         self.run_dir = Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        settings = config.to_json()
-        (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2))
+        settings = write_run_config(self.run_dir, config, config.backend, self.console)
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")

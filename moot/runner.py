@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
@@ -13,6 +14,7 @@ from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from moot.nodes.local_engine import LocalEngine
 from moot.nodes.model_pool import LocalModelPool, ModelPool
 from moot.stores import ExperienceLogger
@@ -31,6 +33,9 @@ class BackendConfig:
         base_url: The vLLM server's ``/v1`` URL.
         max_loras, max_lora_rank: The server's limits, checked before every adapter load.
         request_timeout_s: How long one request may take, time queued on the server included.
+        dtype: Compute type of the local engine and of training: ``auto`` (bfloat16 where the
+            CPU has bf16 matrix units and a probe shows it faster, else float32), ``float32``
+            or ``bfloat16``.
     """
 
     backend: Literal["local", "vllm"] = "local"
@@ -38,10 +43,16 @@ class BackendConfig:
     max_loras: int = 4
     max_lora_rank: int = 16
     request_timeout_s: float = 120.0
+    dtype: DtypeChoice = "auto"
+
+    @property
+    def resolved_dtype(self) -> str:
+        """The dtype ``auto`` stands for on this machine (what a run records)."""
+        return dtype_name(resolve_dtype(self.dtype))
 
     def make_pool(self, base_model_dir: Path) -> ModelPool:
         if self.backend == "local":
-            return LocalModelPool(LocalEngine.from_pretrained(base_model_dir))
+            return LocalModelPool(LocalEngine.from_pretrained(base_model_dir, dtype=self.dtype))
         if self.backend == "vllm":
             if not self.base_url:
                 raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
@@ -50,6 +61,16 @@ class BackendConfig:
             return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
                                  timeout_s=self.request_timeout_s)
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
+
+
+def write_run_config(run_dir: Path, config: Any, backend: BackendConfig, console: Console) -> dict[str, Any]:
+    """Create the run folder and save ``config`` as its ``config.json``, with the dtype ``auto`` chose here."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = json.loads(json.dumps(asdict(config), default=str))
+    settings["resolved_dtype"] = backend.resolved_dtype
+    (run_dir / "config.json").write_text(json.dumps(settings, indent=2))
+    console.print(f"compute dtype: {settings['resolved_dtype']} (--dtype {backend.dtype})")
+    return settings
 
 
 @contextmanager

@@ -12,9 +12,8 @@ itself, on the same number of games.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +27,7 @@ from moot.nodes.model_pool import ModelPool
 from moot.nodes.negotiation_player import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
 from moot.report import pyplot, save_with_plot
-from moot.runner import BackendConfig, run_episodes, timed, train_roles
+from moot.runner import BackendConfig, run_episodes, timed, train_roles, write_run_config
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
@@ -170,9 +169,7 @@ class SelfPlayRun:
         overrides = {} if config.max_turns is None else {"max_turns": config.max_turns}
         self.spec = game_spec(config.game, config.variant, **overrides)
         self.run_dir = Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        settings = json.loads(json.dumps(asdict(config), default=str))
-        (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2))
+        settings = write_run_config(self.run_dir, config, config.backend, self.console)
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.library = ExperienceLibrary(config.library or self.run_dir / "library")

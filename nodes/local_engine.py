@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
+
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 
 
@@ -83,21 +85,30 @@ class LocalEngine:
         self.max_batch = max_batch
         self.gather_window_s = gather_window_s
         self.name = getattr(model.config, "_name_or_path", "local") or "local"
+        self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path | None = None, **kwargs: Any) -> "LocalEngine":
-        """Load a model folder (default: the embedded SmolLM2, cached as float32)."""
+    def from_pretrained(
+        cls, model_dir: str | Path | None = None, *, dtype: DtypeChoice = "auto", **kwargs: Any
+    ) -> "LocalEngine":
+        """Load a model folder (default: the embedded SmolLM2, cached once as float32).
+
+        Args:
+            dtype: Compute type; ``auto`` picks bfloat16 only on CPUs where it is measurably
+                faster (see :func:`~moot.nodes.compute_dtype.resolve_dtype`). The float32
+                folder is cast at load, so one cache serves both.
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from .embedded_model import embedded_model_dir
 
         folder = Path(model_dir) if model_dir else embedded_model_dir()
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=resolve_dtype(dtype))
         return cls(model, tokenizer, **kwargs)
 
     # -- adapters -------------------------------------------------------------------------

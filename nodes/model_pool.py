@@ -13,6 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from .adapter_registry import AdapterRegistry
+from .compute_dtype import DtypeChoice
 from .local_chat_model import LocalChatModel
 from .local_engine import LocalEngine
 
@@ -62,12 +63,13 @@ class LocalModelPool(ModelPool):
 
     Args:
         engine: The shared engine (default: the embedded SmolLM2).
+        dtype: Compute type of the default engine (``auto``, ``float32`` or ``bfloat16``).
         **sampling: Defaults for every model the pool hands out (temperature, max_tokens...).
     """
 
-    def __init__(self, engine: LocalEngine | None = None, **sampling: Any) -> None:
+    def __init__(self, engine: LocalEngine | None = None, *, dtype: DtypeChoice = "auto", **sampling: Any) -> None:
         super().__init__()
-        self.engine = engine or LocalEngine.from_pretrained()
+        self.engine = engine or LocalEngine.from_pretrained(dtype=dtype)
         self.sampling = sampling
 
     def model(self, role: str, **sampling: Any) -> LocalChatModel:

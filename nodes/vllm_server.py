@@ -26,6 +26,8 @@ class VLLMServerConfig:
         model_dir: Folder to serve (default: the embedded model's float32 folder, the same
             weights moot trains adapters on).
         kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` for CPU builds.
+        dtype: The server's ``--dtype`` (``float32`` or ``bfloat16``); moot's adapters are
+            saved in float32 and load on either.
     """
 
     python: str = "python"
@@ -37,6 +39,7 @@ class VLLMServerConfig:
     max_lora_rank: int = 16
     max_model_len: int = 1024
     kv_cache_gib: int = 2
+    dtype: str = "float32"
 
     @property
     def base_url(self) -> str:
@@ -48,7 +51,7 @@ class VLLMServerConfig:
             self.python, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model_dir or embedded_model_dir()), "--served-model-name", self.served_name,
             "--host", self.host, "--port", str(self.port), "--enable-lora", "--max-loras", str(self.max_loras),
-            "--max-lora-rank", str(self.max_lora_rank), "--dtype", "float32", "--max-model-len", str(self.max_model_len),
+            "--max-lora-rank", str(self.max_lora_rank), "--dtype", self.dtype, "--max-model-len", str(self.max_model_len),
         ]
 
     def environment(self) -> dict[str, str]:

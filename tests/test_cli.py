@@ -36,6 +36,9 @@ def test_selfplay_and_report_refuse_bad_input(tmp_path):
     assert result.exit_code == 2 and "--concurrency" in result.output
     result = runner.invoke(app, ["selfplay", "sell-buy", "--warm-start-games", "-1", "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--warm-start-games" in result.output
+    for command in (["improve", "debate"], ["selfplay", "sell-buy"], ["serve"]):
+        result = runner.invoke(app, [*command, "--dtype", "float16"])
+        assert result.exit_code == 2 and "--dtype" in result.output and "bfloat16" in result.output
 
 
 def test_an_unreachable_vllm_server_is_one_clear_error(tmp_path):

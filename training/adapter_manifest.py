@@ -24,6 +24,8 @@ class AdapterManifest:
         settings: The LoRA and optimizer settings used.
         parent: The adapter folder it went on training from (``None``: a fresh LoRA); its
             own manifest lists what it learned before.
+        dtype: The compute type it was trained in. Its weights are saved in float32
+            either way, so it loads on a base of either dtype and on vLLM.
     """
 
     role: str
@@ -33,6 +35,7 @@ class AdapterManifest:
     train_loss: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
+    dtype: str = "float32"
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def save(self, folder: str | Path) -> Path:
