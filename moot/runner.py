@@ -59,7 +59,7 @@ class BackendConfig:
             from moot.nodes.vllm_pool import VLLMModelPool
 
             return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
-                                 timeout_s=self.request_timeout_s)
+                                 timeout_s=self.request_timeout_s, base_model_dir=base_model_dir)
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
@@ -67,6 +68,9 @@ class LocalEngine:
         tokenizer: Its tokenizer; must have a chat template.
         max_batch: Most rows in one ``generate`` call.
         gather_window_s: How long the batcher waits for more requests after the first.
+        max_lora_rank: Adapters of a higher rank are refused.
+        model_dir: The folder the weights came from; with it, an adapter whose manifest
+            names another base (by fingerprint) is refused.
 
     Example:
         >>> from moot.nodes.local_engine import LocalEngine, SamplingParams
@@ -76,8 +80,17 @@ class LocalEngine:
         True
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05):
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05,
+                 max_lora_rank: int = 64, model_dir: str | Path | None = None):
         self.model = model.eval()
+        self.max_lora_rank = max_lora_rank
+        self.model_dir = Path(model_dir) if model_dir is not None else None
+        # Shapes of the base's linear layers, taken before any adapter wraps them.
+        self._base_shapes = {
+            name: tuple(module.weight.shape)
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear)
+        }
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -109,7 +122,7 @@ class LocalEngine:
         folder = Path(model_dir) if model_dir else embedded_model_dir()
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=resolve_dtype(dtype))
-        return cls(model, tokenizer, **kwargs)
+        return cls(model, tokenizer, model_dir=folder, **kwargs)
 
     # -- adapters -------------------------------------------------------------------------
 
@@ -121,22 +134,48 @@ class LocalEngine:
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Load a peft LoRA folder under ``name`` into the running model (base untouched).
 
+        The adapter is validated first (see :mod:`~moot.nodes.adapter_validation`); a load
+        that fails anyway is undone, so the engine keeps exactly the adapters it had.
+
         Raises:
             ValueError: if ``name`` is already loaded; versions must get new names.
             FileNotFoundError: if ``path`` holds no ``adapter_config.json``.
+            AdapterRejected: if the adapter does not fit this base.
         """
         path = Path(path)
-        if not (path / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a peft adapter folder (no adapter_config.json)")
+        fingerprint = base_fingerprint(self.model_dir) if self.model_dir is not None else None
+        validate_adapter(path, base_shapes=self._base_shapes, max_rank=self.max_lora_rank, fingerprint=fingerprint)
         with self._lock:
             if name in self.adapters:
                 raise ValueError(f"adapter {name!r} is already loaded; give each version a new name")
             from peft import PeftModel
 
-            if isinstance(self.model, PeftModel):
-                self.model.load_adapter(str(path), adapter_name=name)
-            else:
-                self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+            before = self.model
+            try:
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(str(path), adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+            except BaseException:
+                self._undo_load(before, name)
+                raise
+
+    def _undo_load(self, before: Any, name: str) -> None:
+        from peft import PeftModel
+        from peft.tuners.lora import LoraLayer
+
+        if isinstance(before, PeftModel):
+            if name in (before.peft_config or {}):
+                before.delete_adapter(name)
+        else:
+            # PeftModel.from_pretrained wraps the base's layers in place before it reads the
+            # weights; put every original layer back.
+            for parent in list(before.modules()):
+                for child_name, child in list(parent.named_children()):
+                    if isinstance(child, LoraLayer):
+                        setattr(parent, child_name, child.get_base_layer())
+            before.__dict__.pop("peft_config", None)  # peft's tuner tags the wrapped model with it
+        self.model = before.eval()
 
     def unload_adapter(self, name: str) -> None:
         """Drop a loaded adapter and free its weights."""

@@ -10,7 +10,6 @@ the version before the previous one. The adapter folder must be readable by the 
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import httpx
 from langchain_openai import ChatOpenAI
 
+from .adapter_validation import AdapterRejected, base_fingerprint, base_linear_shapes, validate_adapter
+from .embedded_model import embedded_model_dir
 from .model_pool import ModelPool
 
 
@@ -32,12 +33,15 @@ class VLLMModelPool(ModelPool):
         base_url: The server's OpenAI base URL, e.g. ``http://127.0.0.1:8000/v1``.
         max_loras: The server's ``--max-loras``; checked before every load.
         max_lora_rank: The server's ``--max-lora-rank``; adapters of a higher rank are refused.
+        base_model_dir: The folder the server serves (default: the embedded model); adapters
+            are validated against it before the server is asked to load them.
         **sampling: Defaults for every model handed out (temperature, max_tokens...).
     """
 
     def __init__(self, base_url: str, *, max_loras: int = 4, max_lora_rank: int = 16, api_key: str = "EMPTY",
-                 timeout_s: float = 120.0, **sampling: Any) -> None:
+                 timeout_s: float = 120.0, base_model_dir: str | Path | None = None, **sampling: Any) -> None:
         super().__init__()
+        self.base_model_dir = Path(base_model_dir) if base_model_dir else embedded_model_dir()
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url.removesuffix("/v1")
         self.max_loras, self.max_lora_rank = max_loras, max_lora_rank
@@ -67,17 +71,13 @@ class VLLMModelPool(ModelPool):
         return ChatOpenAI(model=self.registry.current(role) or self.served_model, base_url=self.base_url,
                           api_key=self.api_key, timeout=self.timeout_s, max_retries=1, **settings)
 
-    def _check_adapter(self, adapter_dir: Path) -> None:
-        config_path = adapter_dir / "adapter_config.json"
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{adapter_dir} is not a peft adapter folder (no adapter_config.json)")
-        rank = int(json.loads(config_path.read_text()).get("r", 0))
-        if rank > self.max_lora_rank:
-            raise ValueError(f"adapter rank {rank} exceeds the server's --max-lora-rank {self.max_lora_rank}")
-
     def _load(self, role: str, adapter_dir: Path) -> str:
         adapter_dir = adapter_dir.resolve()
-        self._check_adapter(adapter_dir)
+        try:
+            validate_adapter(adapter_dir, base_shapes=base_linear_shapes(self.base_model_dir),
+                             max_rank=self.max_lora_rank, fingerprint=base_fingerprint(self.base_model_dir))
+        except AdapterRejected as error:
+            raise AdapterRejected(f"{error} (the server's --max-lora-rank is {self.max_lora_rank})") from error
         serving = {r for r, v in self.registry.snapshot().items() if v is not None} | {role}
         if len(serving) > self.max_loras:
             # --max-loras bounds the adapters one batch can mix; every role of a round runs together.

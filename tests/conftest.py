@@ -13,24 +13,28 @@ import pytest
 TINY_MODEL_SEEDS = (0, 1)
 
 
-@pytest.fixture(scope="session", params=TINY_MODEL_SEEDS, ids=lambda seed: f"tiny-seed{seed}")
-def tiny_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised two-layer Llama with SmolLM2's tokenizer and chat template."""
+def build_tiny_model(folder: Path, seed: int, hidden_size: int = 32) -> Path:
+    """Save a randomly initialised two-layer Llama with SmolLM2's tokenizer and chat template."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from moot.nodes.embedded_model import embedded_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
-    torch.manual_seed(request.param)
+    torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
         initializer_range=0.5,  # large enough that a LoRA on a random model moves the logits
     )
-    folder = tmp_path_factory.mktemp(f"tiny-llama-{request.param}")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session", params=TINY_MODEL_SEEDS, ids=lambda seed: f"tiny-seed{seed}")
+def tiny_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised two-layer Llama with SmolLM2's tokenizer and chat template."""
+    return build_tiny_model(tmp_path_factory.mktemp(f"tiny-llama-{request.param}"), request.param)

@@ -19,6 +19,7 @@ import pytest
 from moot.graphs import build_debate_graph, debate_outcome
 from moot.nodes.debate_agent import DebateConfig
 from moot.nodes.embedded_model import embedded_model_dir
+from moot.nodes.adapter_validation import AdapterRejected
 from moot.nodes.vllm_pool import ServerError, VLLMModelPool
 from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 from moot.stores import ExperienceLibrary, ExperienceLogger, ExperienceRecord
@@ -106,7 +107,7 @@ def test_runtime_lora_versions_swap_unload_and_refuse_bad_loads(vllm_url, adapte
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "adapter_config.json").write_text((pineapple / "adapter_config.json").read_text())
-    with pytest.raises(ServerError, match="refused"):
+    with pytest.raises(AdapterRejected, match="no weights"):  # refused before the server is asked
         pool.publish("fruit", broken)
     assert pool.registry.current("fruit") == second and ask(pool) == with_mango
 
@@ -114,7 +115,7 @@ def test_runtime_lora_versions_swap_unload_and_refuse_bad_loads(vllm_url, adapte
 def test_limits_are_checked_before_the_server_is_asked(vllm_url, adapters, tmp_path):
     pineapple, _ = adapters
     pool = VLLMModelPool(vllm_url, max_loras=1, max_lora_rank=4)
-    with pytest.raises(ValueError, match="max-lora-rank 4"):
+    with pytest.raises(AdapterRejected, match="max-lora-rank is 4"):
         pool.publish("fruit", pineapple)
     pool = VLLMModelPool(vllm_url, max_loras=1, max_lora_rank=16)
     pool.publish("a", pineapple)

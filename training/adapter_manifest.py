@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-MANIFEST_FILE = "moot_manifest.json"
+from moot.nodes.adapter_validation import MANIFEST_FILE
 
 
 @dataclass
@@ -24,6 +24,8 @@ class AdapterManifest:
         settings: The LoRA and optimizer settings used.
         parent: The adapter folder it went on training from (``None``: a fresh LoRA); its
             own manifest lists what it learned before.
+        base_fingerprint: Hash of the base's config and weights; a pool whose base hashes
+            differently refuses the adapter.
         dtype: The compute type it was trained in. Its weights are saved in float32
             either way, so it loads on a base of either dtype and on vLLM.
     """
@@ -36,6 +38,7 @@ class AdapterManifest:
     settings: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     dtype: str = "float32"
+    base_fingerprint: str | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def save(self, folder: str | Path) -> Path:

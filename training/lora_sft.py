@@ -11,6 +11,7 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from moot.nodes.adapter_validation import base_fingerprint
 from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 from .adapter_manifest import AdapterManifest
@@ -162,10 +163,14 @@ def train_lora_adapter(
                 on_step(state.global_step, state.max_steps, self.loss)
 
         trainer.add_callback(_Report())
+    # Everything is written beside the target and renamed into place once complete, manifest
+    # included, so a kill mid-write never leaves a folder that a pool would take for an adapter.
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
     try:
         with _quiet_checkpointing_deprecation():
             result = trainer.train()
-            trainer.model.save_pretrained(output_dir)
+            trainer.model.save_pretrained(partial)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     manifest = AdapterManifest(
@@ -177,7 +182,10 @@ def train_lora_adapter(
         settings={k: v for k, v in asdict(config).items() if k != "extra"},
         parent=str(init_adapter) if init_adapter is not None else None,
         dtype=dtype_name(compute),
+        base_fingerprint=base_fingerprint(base_model_dir),
     )
-    manifest.save(output_dir)
+    manifest.save(partial)
+    shutil.rmtree(output_dir, ignore_errors=True)
+    partial.rename(output_dir)
     logger.info("trained %s on %d examples, loss %.4f", role, len(examples), manifest.train_loss)
     return manifest
