@@ -79,6 +79,9 @@ class ExperienceLibrary:
         location: A folder (embedded ``PersistentClient``) or ``http://host:port`` (a
             Chroma server through ``HttpClient``).
         collection: Collection name.
+        page_size: Records fetched per request by :meth:`find`. Chroma answers one request
+            with one SQL query whose variables SQLite caps at 32,766, so a library-wide
+            query has to come in pages.
 
     Example:
         >>> import tempfile
@@ -89,7 +92,10 @@ class ExperienceLibrary:
         ['57']
     """
 
-    def __init__(self, location: str | Path, collection: str = "experience") -> None:
+    def __init__(self, location: str | Path, collection: str = "experience", page_size: int = 5000) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be positive, got {page_size}")
+        self.page_size = page_size
         location = str(location)
         if location.startswith(("http://", "https://")):
             url = urlparse(location)
@@ -125,8 +131,14 @@ class ExperienceLibrary:
         """Records whose metadata match: ``equals`` as field=value, or a raw Chroma ``where``."""
         if where and equals:
             where = {"$and": [where, _where(equals)]}
-        result = self.collection.get(where=where or _where(equals), include=["documents", "metadatas"])
-        records = _records(result["ids"], result["documents"], result["metadatas"])
+        where = where or _where(equals)
+        records: list[ExperienceRecord] = []
+        while True:
+            page = self.collection.get(where=where, include=["documents", "metadatas"], limit=self.page_size,
+                                       offset=len(records))
+            records.extend(_records(page["ids"], page["documents"], page["metadatas"]))
+            if len(page["ids"]) < self.page_size:
+                break
         return sorted(records, key=lambda r: (str(r["episode"]), r["round"] or 0, r["agent"] or 0, r.id))
 
     def count(self) -> int:

@@ -152,3 +152,15 @@ def test_a_model_called_outside_any_graph_is_logged_too(library):
         model.invoke("hi", {"callbacks": [logger], "metadata": {"episode": "bare"}})
     (record,) = library.find(episode="bare")
     assert record.text == "hello" and record.messages == [{"role": "user", "content": "hi"}]
+
+
+def test_find_returns_every_match_across_pages(tmp_path):
+    library = ExperienceLibrary(tmp_path / "paged", page_size=7)
+    records = [ExperienceRecord(f"r{i}", str(i), [{"role": "user", "content": f"q{i}"}],
+                                {"episode": f"e{i:02d}", "run": "a" if i % 3 else "b"}) for i in range(30)]
+    library.add(records)
+    found = library.find(run="a")
+    assert [r.id for r in found] == [r.id for r in records if r["run"] == "a"]  # 20 records: three pages
+    assert len(library.find()) == 30 and len({r.id for r in library.find()}) == 30
+    with pytest.raises(ValueError, match="page_size"):
+        ExperienceLibrary(tmp_path / "bad", page_size=0)
