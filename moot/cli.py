@@ -25,7 +25,7 @@ def _errors_exit_cleanly() -> Iterator[None]:
     """Bad input or an unusable server: one red line and exit code 2, not a traceback."""
     try:
         yield
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
 
@@ -39,6 +39,7 @@ RequestTimeoutOption = Annotated[float, typer.Option(min=1.0, help="Seconds a vL
 DtypeOption = Annotated[str, typer.Option(
     help="Compute type of the model and of training: auto (bfloat16 where the CPU has bf16 matrix units and "
          "a probe shows it faster, else float32), float32 or bfloat16.")]
+OverwriteOption = Annotated[bool, typer.Option(help="Clear --run-dir (and its records) if it holds another run.")]
 ConcurrencyOption = Annotated[int, typer.Option(
     min=1, help="Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8).")]
 
@@ -95,6 +96,8 @@ def improve(
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -134,7 +137,9 @@ def improve(
             library=library,
             backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
         )
-        run_improve(config, console=console)
+        if resume and overwrite:
+            raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+        run_improve(config, console=console, mode="resume" if resume else "overwrite" if overwrite else "new")
 
 
 @app.command()
@@ -164,6 +169,7 @@ def selfplay(
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
@@ -177,17 +183,17 @@ def selfplay(
         raise typer.BadParameter("must be default or sirius-generalization", param_hint="--variant")
     if keep not in ("won", "deal", "utility"):
         raise typer.BadParameter("must be won, deal or utility", param_hint="--keep")
-    config = SelfPlayConfig(
-        game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
-        keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
-        warm_start=WarmStartConfig(games=warm_start_games),
-        lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype),  # type: ignore[arg-type]
-        max_examples_per_role=max_examples,
-        run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
-        backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
-    )
     with _errors_exit_cleanly():
-        run_selfplay(config, console=console)
+        config = SelfPlayConfig(
+            game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
+            keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
+            warm_start=WarmStartConfig(games=warm_start_games),
+            lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype),  # type: ignore[arg-type]
+            max_examples_per_role=max_examples,
+            run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
+            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
+        )
+        run_selfplay(config, console=console, overwrite=overwrite)
 
 
 @app.command()

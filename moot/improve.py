@@ -12,9 +12,9 @@ are parameters. Everything a run makes lives in its run folder::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from rich.console import Console
 
@@ -25,7 +25,8 @@ from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
-from moot.runner import BackendConfig, progress_bar, run_episodes, timed, train_roles, write_run_config
+from moot.run_folder import RunMode, RunProgress
+from moot.runner import BackendConfig, progress_bar, run_episodes, start_run, timed, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
@@ -52,6 +53,8 @@ class ImproveConfig:
         model_dir: Base model folder; default: the embedded SmolLM2.
         max_examples_per_role: Cap on each role's training set (a CPU time budget).
         concurrency: Episodes in flight at once (their model calls batch together).
+        flush_every_s: Finished episodes are written to the library at least this often, so
+            a kill loses at most this much play (``--resume`` replays it).
     """
 
     protocol: str = "debate"
@@ -73,6 +76,7 @@ class ImproveConfig:
     library: str | None = None
     model_dir: Path | None = None
     concurrency: int = 32
+    flush_every_s: float = 10.0
     backend: BackendConfig = field(default_factory=BackendConfig)
 
     def load_task(self) -> Task:
@@ -87,18 +91,29 @@ class ImproveConfig:
 
 
 class ImproveRun:
-    """One run of the loop; use :func:`improve` unless you need the pieces."""
+    """One run of the loop; use :func:`improve` unless you need the pieces.
 
-    def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None):
+    Args:
+        mode: ``new`` refuses a run folder that holds another run; ``resume`` continues the
+            run in it at its first unfinished phase (and, within a play phase, at its first
+            unplayed episode); ``overwrite`` clears it first.
+    """
+
+    def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None,
+                 mode: RunMode = "new"):
         self.config = config
         self.console = console or Console()
         self.protocol: Protocol = get_protocol(config.protocol)
         self.task = config.load_task()
         self.run_dir = Path(config.run_dir)
-        settings = write_run_config(self.run_dir, config, config.backend, self.console)
+        # A library server is checked before anything is written or loaded.
+        external = ExperienceLibrary(config.library) if config.library else None
+        settings = start_run(self.run_dir, config, config.backend, self.console, mode, external)
+        self.run_id: str = settings["run_id"]
+        self.progress = RunProgress(self.run_dir)
+        self.library = external or ExperienceLibrary(self.run_dir / "library")
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
-        self.library = ExperienceLibrary(config.library or self.run_dir / "library")
         self.protocol_config = config.protocol_config
         self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
                                     config=settings)
@@ -106,8 +121,14 @@ class ImproveRun:
     def play(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str, iteration: int,
              label: str) -> list[dict | None]:
         """Run one episode per problem, logging every model call; failed episodes give None."""
-        base = {"run": self.run_dir.name, "iteration": iteration, "task": self.task.name,
+        base = {"run": self.run_id, "iteration": iteration, "task": self.task.name,
                 "protocol": protocol.name, "split": split, "setting": label}
+        if split == "train":
+            # Episodes this run already played to the end (on an earlier attempt) are not played
+            # again: their records are in the library. Evaluations rerun whole, upserting.
+            finished = {r["episode"] for r in self.library.find(run=self.run_id, iteration=iteration, split=split)
+                        if r["error"] is None}
+            problems = [p for p in problems if f"{split}/{label}/it{iteration}/{p.id}" not in finished]
         metadata = [{**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
                      "target": p.answer, "question": p.question} for p in problems]
         return run_episodes(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
@@ -127,7 +148,7 @@ class ImproveRun:
 
     def augment(self, iteration: int) -> None:
         """Repair this iteration's failed training trajectories (SiriuS) and log the repairs."""
-        records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+        records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         failed = self.protocol.failed_trajectories(records, self.protocol_config)
         cap = self.config.augmentation.max_trajectories
         with progress_bar(self.console) as progress, self._experience(self.protocol) as experience:
@@ -141,7 +162,7 @@ class ImproveRun:
             self.console.print(f"augmentation {role}: {row['repaired']}/{row['attempted']} repaired (ratio {row['ratio']:.2f})")
 
     def train_and_swap(self, iteration: int) -> None:
-        records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+        records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
         self.report.training.extend(train_roles(
             sets, self.protocol.roles(self.protocol_config), self.pool, self.base_model_dir,
@@ -151,35 +172,70 @@ class ImproveRun:
 
     def _experience(self, protocol: Protocol) -> ExperienceLogger:
         # Each protocol annotates its own records (the single-agent baseline is a debate).
-        return ExperienceLogger(self.library, annotate=protocol.annotate)
+        return ExperienceLogger(self.library, annotate=protocol.annotate, flush_every_s=self.config.flush_every_s)
+
+    def _snapshot(self) -> dict[str, Any]:
+        report = asdict(self.report)
+        return {key: report[key] for key in ("scores", "training", "augmentation", "timings_s")}
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        self.report.scores = [Score(**score) for score in snapshot["scores"]]
+        self.report.training = snapshot["training"]
+        self.report.augmentation = snapshot["augmentation"]
+        self.report.timings_s.update(snapshot["timings_s"])
+
+    def _phase(self, key: str, action: Callable[[], None]) -> None:
+        """Run one phase, or, when an earlier attempt of this run finished it, take its results."""
+        if self.progress.done(key):
+            self._restore(self.progress.result(key))
+            self.console.print(f"[dim]{key}: finished before this resume; not redone[/]")
+            return
+        with timed(self.report.timings_s, key):
+            action()
+        self.progress.finish(key, self._snapshot())
+
+    def _republish(self, iteration: int) -> None:
+        """Serve an iteration's adapters again in this process's fresh pool (on resume)."""
+        for entry in self.report.training:
+            if entry["iteration"] == iteration and entry.get("train_loss") is not None:
+                entry["version"] = self.pool.publish(entry["role"], self.run_dir / "adapters" / f"it{iteration}" / entry["role"])
 
     def run(self) -> ImproveReport:
-        timings = self.report.timings_s
         # The single agent is the base model answering alone, greedy: a debate of one.
         single = replace(self.config.debate, n_agents=1, n_rounds=1, temperature=0.0)
         name, cfg = self.protocol.name, self.protocol_config
-        with timed(timings, "total"):
-            with timed(timings, "baseline"):
-                self.evaluate("single agent (base)", DEBATE, single, 0)
-                self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
-            for iteration in range(1, self.config.iterations + 1):
-                with timed(timings, f"play_it{iteration}"):
-                    self.play(self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name)
-                if self.config.augment and self.protocol.repairable:
-                    with timed(timings, f"augment_it{iteration}"):
-                        self.augment(iteration)
-                with timed(timings, f"train_it{iteration}"):
-                    self.train_and_swap(iteration)
-                with timed(timings, f"eval_it{iteration}"):
-                    self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
-                    if self.protocol.single_agent_learns:
-                        self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
+
+        def baseline() -> None:
+            self.evaluate("single agent (base)", DEBATE, single, 0)
+            self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
+
+        def evaluation(iteration: int) -> None:
+            self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
+            if self.protocol.single_agent_learns:
+                self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
+
+        self._phase("baseline", baseline)
+        for iteration in range(1, self.config.iterations + 1):
+            self._phase(f"play_it{iteration}", lambda: self.play(
+                self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
+            if self.config.augment and self.protocol.repairable:
+                self._phase(f"augment_it{iteration}", lambda: self.augment(iteration))
+            trained = self.progress.done(f"train_it{iteration}")
+            self._phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration))
+            if trained:
+                self._republish(iteration)
+            self._phase(f"eval_it{iteration}", lambda: evaluation(iteration))
+        self.report.timings_s["total"] = round(sum(v for k, v in self.report.timings_s.items() if k != "total"), 1)
         json_path, png_path = self.report.save()
         self.console.print(self.report.table())
         self.console.print(f"report: {json_path}  plot: {png_path}")
         return self.report
 
 
-def improve(config: ImproveConfig = ImproveConfig(), pool: ModelPool | None = None, console: Console | None = None) -> ImproveReport:
-    """Run the improve loop and return its report (also saved in the run folder)."""
-    return ImproveRun(config, pool, console).run()
+def improve(config: ImproveConfig = ImproveConfig(), pool: ModelPool | None = None, console: Console | None = None,
+            mode: RunMode = "new") -> ImproveReport:
+    """Run the improve loop and return its report (also saved in the run folder).
+
+    ``mode``: ``new``, ``resume`` or ``overwrite`` (see :class:`ImproveRun`).
+    """
+    return ImproveRun(config, pool, console, mode).run()

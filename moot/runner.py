@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from moot.nodes.local_engine import LocalEngine
 from moot.nodes.model_pool import LocalModelPool, ModelPool
-from moot.stores import ExperienceLogger
+from moot.run_folder import RunMode, claim_run_folder
+from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
 
 logger = logging.getLogger(__name__)
@@ -63,13 +64,25 @@ class BackendConfig:
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 
-def write_run_config(run_dir: Path, config: Any, backend: BackendConfig, console: Console) -> dict[str, Any]:
-    """Create the run folder and save ``config`` as its ``config.json``, with the dtype ``auto`` chose here."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    settings = json.loads(json.dumps(asdict(config), default=str))
+def _json_value(value: Any) -> str:
+    # A function (an answer parser) is recorded by name, not by its address in this process.
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return str(value)
+
+
+def start_run(run_dir: Path, config: Any, backend: BackendConfig, console: Console, mode: RunMode = "new",
+              library: ExperienceLibrary | None = None) -> dict[str, Any]:
+    """Claim the run folder for ``config`` (see :func:`~moot.run_folder.claim_run_folder`) and return its settings.
+
+    The settings record the run id and the dtype ``auto`` chose on this machine. ``library``
+    is an external library, whose records of an overwritten run are deleted.
+    """
+    settings = json.loads(json.dumps(asdict(config), default=_json_value))
     settings["resolved_dtype"] = backend.resolved_dtype
-    (run_dir / "config.json").write_text(json.dumps(settings, indent=2))
-    console.print(f"compute dtype: {settings['resolved_dtype']} (--dtype {backend.dtype})")
+    forget = (lambda run_id: library.delete(run=run_id)) if library is not None else None
+    settings = claim_run_folder(run_dir, settings, mode, forget)
+    console.print(f"run {settings['run_id']}, compute dtype {settings['resolved_dtype']} (--dtype {backend.dtype})")
     return settings
 
 

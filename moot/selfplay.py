@@ -27,7 +27,7 @@ from moot.nodes.model_pool import ModelPool
 from moot.nodes.negotiation_player import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
 from moot.report import pyplot, save_with_plot
-from moot.runner import BackendConfig, run_episodes, timed, train_roles, write_run_config
+from moot.runner import BackendConfig, run_episodes, start_run, timed, train_roles
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
@@ -163,16 +163,27 @@ class SelfPlayReport:
 
 
 class SelfPlayRun:
-    def __init__(self, config: SelfPlayConfig, pool: ModelPool | None = None, console: Console | None = None):
+    """One self-play run; use :func:`selfplay` unless you need the pieces.
+
+    Args:
+        overwrite: Clear a run folder that holds another run instead of refusing it.
+            Self-play has no resume yet: an interrupted run starts over with ``overwrite``.
+    """
+
+    def __init__(self, config: SelfPlayConfig, pool: ModelPool | None = None, console: Console | None = None,
+                 overwrite: bool = False):
         self.config = config
         self.console = console or Console()
         overrides = {} if config.max_turns is None else {"max_turns": config.max_turns}
         self.spec = game_spec(config.game, config.variant, **overrides)
         self.run_dir = Path(config.run_dir)
-        settings = write_run_config(self.run_dir, config, config.backend, self.console)
+        external = ExperienceLibrary(config.library) if config.library else None
+        settings = start_run(self.run_dir, config, config.backend, self.console, "overwrite" if overwrite else "new",
+                             external)
+        self.run_id: str = settings["run_id"]
+        self.library = external or ExperienceLibrary(self.run_dir / "library")
         self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
         self.pool = pool or config.backend.make_pool(self.base_model_dir)
-        self.library = ExperienceLibrary(config.library or self.run_dir / "library")
         # run_episodes flushes after every batch of games, so one logger serves the whole run.
         self.experience = ExperienceLogger(self.library, annotate=negotiation_outcome)
         self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
@@ -183,7 +194,7 @@ class SelfPlayRun:
 
     def play(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
         graph = build_negotiation_graph(self.pool, self._negotiation(seats))
-        metadata = [{"run": self.run_dir.name, "iteration": iteration, "protocol": "negotiation", "task": self.spec.name,
+        metadata = [{"run": self.run_id, "iteration": iteration, "protocol": "negotiation", "task": self.spec.name,
                      "split": split, "setting": label, "episode": f"{split}/{label}/it{iteration}/game-{g}"}
                     for g in range(games)]
         return run_episodes(graph, [{} for _ in range(games)], metadata, self.experience, self.console,
@@ -232,7 +243,7 @@ class SelfPlayRun:
             for iteration in range(1, self.config.iterations + 1):
                 with timed(timings, f"it{iteration}"):
                     self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
-                    records = self.library.find(run=self.run_dir.name, iteration=iteration, split="train")
+                    records = self.library.find(run=self.run_id, iteration=iteration, split="train")
                     sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
                     adapters_dir = self.run_dir / "adapters" / f"it{iteration}"
                     entries = train_roles(sets, list(players), self.pool, self.base_model_dir, adapters_dir, iteration,
@@ -246,6 +257,7 @@ class SelfPlayRun:
         return self.report
 
 
-def selfplay(config: SelfPlayConfig = SelfPlayConfig(), pool: ModelPool | None = None, console: Console | None = None) -> SelfPlayReport:
+def selfplay(config: SelfPlayConfig = SelfPlayConfig(), pool: ModelPool | None = None, console: Console | None = None,
+             overwrite: bool = False) -> SelfPlayReport:
     """Run negotiation self-play and return its report (also saved in the run folder)."""
-    return SelfPlayRun(config, pool, console).run()
+    return SelfPlayRun(config, pool, console, overwrite).run()

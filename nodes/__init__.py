@@ -1,6 +1,5 @@
 """Nodes call models: chat-model backends, the role pool, and the building blocks graphs wire."""
 
-from . import compute_dtype
 from .adapter_registry import AdapterRegistry
 from .local_chat_model import LocalChatModel
 from .local_engine import Completion, LocalEngine, SamplingParams

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any, Callable
 from uuid import UUID
@@ -49,14 +50,19 @@ class ExperienceLogger(BaseCallbackHandler):
         annotate: ``annotate(final_output, record_metadata) -> outcome fields``, called
             for every record when its episode ends.
         flush_at: Records buffered before a write; call :meth:`flush` at the end.
+        flush_every_s: Also write when this many seconds have passed since the last write,
+            so a crash loses at most that much of a slow run.
     """
 
     raise_error = True
 
-    def __init__(self, library: ExperienceLibrary, annotate: Annotator | None = None, flush_at: int = 256) -> None:
+    def __init__(self, library: ExperienceLibrary, annotate: Annotator | None = None, flush_at: int = 256,
+                 flush_every_s: float = 10.0) -> None:
         self.library = library
         self.annotate = annotate
         self.flush_at = flush_at
+        self.flush_every_s = flush_every_s
+        self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self._parent: dict[UUID, UUID | None] = {}
         self._pending: dict[UUID, tuple[list[dict[str, str]], dict[str, Any]]] = {}
@@ -142,13 +148,15 @@ class ExperienceLogger(BaseCallbackHandler):
         with self._lock:
             self._buffer.extend(records)
             full = len(self._buffer) >= self.flush_at
-        if full:
+            due = time.monotonic() - self._last_flush >= self.flush_every_s
+        if full or due:
             self.flush()
 
     def flush(self) -> int:
         """Write buffered records now; returns how many were written."""
         with self._lock:
             records, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
         if records:
             try:
                 self.library.add(records)

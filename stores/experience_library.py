@@ -141,6 +141,13 @@ class ExperienceLibrary:
                 break
         return sorted(records, key=lambda r: (str(r["episode"]), r["round"] or 0, r["agent"] or 0, r.id))
 
+    def delete(self, **equals: Scalar) -> None:
+        """Delete the records whose metadata match, e.g. ``delete(run=run_id)``."""
+        if not equals:
+            raise ValueError("delete needs at least one field=value; it never empties the whole library")
+        with self._write_lock:
+            self.collection.delete(where=_where(equals))
+
     def count(self) -> int:
         return self.collection.count()
 

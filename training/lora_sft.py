@@ -46,8 +46,9 @@ class LoraTrainingConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.rank < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError(f"invalid LoRA settings: rank={self.rank}, batch_size={self.batch_size}, lr={self.learning_rate}")
+        if self.rank < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.epochs <= 0:
+            raise ValueError(f"invalid LoRA settings: rank={self.rank}, batch_size={self.batch_size}, "
+                             f"learning rate={self.learning_rate}, epochs={self.epochs} (each must be positive)")
 
 
 @contextmanager
