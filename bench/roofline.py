@@ -80,24 +80,26 @@ def debate_round_prompts(n: int, agents: int = 3) -> list[list[dict[str, str]]]:
 
 
 def engine_throughput(engine: LocalEngine, prompts: list, batch: int, new_tokens: int, repeats: int) -> dict:
+    """All prompts queued at once, at most ``batch`` decoding together (a freed slot is refilled at once
+    under the continuous scheduler, at the next padded batch under the static one)."""
     params = SamplingParams(max_new_tokens=new_tokens)
+    engine.max_batch = batch
     engine.generate(prompts[:batch], params)  # warm-up at this shape
     best, processed, context = float("inf"), 0, 0
     for _ in range(repeats):
         started = time.perf_counter()
-        done = 0
-        for i in range(0, len(prompts), batch):
-            completions = engine.generate(prompts[i : i + batch], params)
-            done += sum(c.prompt_tokens + c.completion_tokens for c in completions)
-            context = max(context, max(c.prompt_tokens + c.completion_tokens for c in completions))
-        best, processed = min(best, time.perf_counter() - started), done
-    return {"batch": batch, "prompts": len(prompts), "processed_tokens": processed, "seconds": round(best, 2),
-            "tokens_per_s": round(processed / best, 1), "context": context}
+        completions = engine.generate(prompts, params)
+        best = min(best, time.perf_counter() - started)
+        processed = sum(c.prompt_tokens + c.completion_tokens for c in completions)
+        context = max(c.prompt_tokens + c.completion_tokens for c in completions)
+    return {"batch": batch, "scheduler": engine.scheduler, "prompts": len(prompts), "processed_tokens": processed,
+            "seconds": round(best, 2), "tokens_per_s": round(processed / best, 1), "context": context}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--schedulers", nargs="+", default=["static", "continuous"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--prompts", type=int, default=32, help="debate-round prompts per measurement")
     parser.add_argument("--new-tokens", type=int, default=16)
@@ -115,31 +117,35 @@ def main() -> None:
                   if Path("/proc/cpuinfo").exists() else "")
     report["cpu"] = model_name or report["cpu"]
     for dtype_name in args.dtypes:
-        engine = LocalEngine.from_pretrained(dtype=dtype_name)
-        config = engine.model.config
+        loaded = LocalEngine.from_pretrained(dtype=dtype_name)
+        config = loaded.model.config
         roof = roofline(config, getattr(torch, dtype_name), args.roofline_tokens)
         entry = {"roofline": roof, "engine": []}
-        for batch in args.batches:
-            measured = engine_throughput(engine, prompts, batch, args.new_tokens, args.repeats)
-            gflops = measured["tokens_per_s"] * flops_per_token(config, measured["context"] // 2) / 1e9
-            measured.update(effective_gflops=round(gflops, 1), roofline_pct=round(100 * gflops / roof["peak_gflops"], 1))
-            entry["engine"].append(measured)
-            rows.append((dtype_name, batch, measured, roof["peak_gflops"]))
-            print(f"{dtype_name:9s} batch {batch:3d}: {measured['tokens_per_s']:7.1f} processed tok/s, "
-                  f"{gflops:6.1f} GFLOPS = {measured['roofline_pct']:5.1f} % of the {roof['peak_gflops']:.0f} GFLOPS roofline",
-                  flush=True)
+        for scheduler in args.schedulers:
+            engine = LocalEngine(loaded.model, loaded.tokenizer, scheduler=scheduler)
+            for batch in args.batches:
+                measured = engine_throughput(engine, prompts, batch, args.new_tokens, args.repeats)
+                gflops = measured["tokens_per_s"] * flops_per_token(config, measured["context"] // 2) / 1e9
+                measured.update(effective_gflops=round(gflops, 1), roofline_pct=round(100 * gflops / roof["peak_gflops"], 1))
+                entry["engine"].append(measured)
+                rows.append((dtype_name, scheduler, batch, measured, roof["peak_gflops"]))
+                print(f"{dtype_name:9s} {scheduler:10s} batch {batch:3d}: {measured['tokens_per_s']:7.1f} processed tok/s, "
+                      f"{gflops:6.1f} GFLOPS = {measured['roofline_pct']:5.1f} % of the {roof['peak_gflops']:.0f} GFLOPS "
+                      "roofline", flush=True)
         report["dtypes"][dtype_name] = entry
-        del engine
+        del loaded
 
     print(f"\nCPU: {report['cpu']} ({report['threads']} threads), bf16 flags: {report['bf16_flags'] or 'none'}")
-    print("| dtype | matmul roofline (GFLOPS) | batch | processed tok/s | effective GFLOPS | % of roofline |")
-    print("|---|---|---|---|---|---|")
-    for dtype_name, batch, m, peak in rows:
-        print(f"| {dtype_name} | {peak:.0f} | {batch} | {m['tokens_per_s']:.0f} | {m['effective_gflops']:.0f} | {m['roofline_pct']:.0f} % |")
+    print("| dtype | matmul roofline (GFLOPS) | scheduler | batch | processed tok/s | effective GFLOPS | % of roofline |")
+    print("|---|---|---|---|---|---|---|")
+    for dtype_name, scheduler, batch, m, peak in rows:
+        print(f"| {dtype_name} | {peak:.0f} | {scheduler} | {batch} | {m['tokens_per_s']:.0f} | {m['effective_gflops']:.0f} "
+              f"| {m['roofline_pct']:.0f} % |")
     if {"float32", "bfloat16"} <= set(report["dtypes"]):
         f32, b16 = (report["dtypes"][d]["engine"] for d in ("float32", "bfloat16"))
-        report["bf16_speedup_by_batch"] = {str(a["batch"]): round(b["tokens_per_s"] / a["tokens_per_s"], 2) for a, b in zip(f32, b16)}
-        print("bf16 / float32 engine throughput by batch:", report["bf16_speedup_by_batch"])
+        report["bf16_speedup"] = {f"{a['scheduler']} batch {a['batch']}": round(b["tokens_per_s"] / a["tokens_per_s"], 2)
+                                  for a, b in zip(f32, b16)}
+        print("bf16 / float32 engine throughput:", report["bf16_speedup"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+
+# moot shows its own progress; transformers' per-load "Loading weights" bars (which it reads
+# from this setting when it is imported, later) would only interleave with it.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(help="moot: multi-agent LLM systems that improve themselves.", no_args_is_help=True)
 console = Console()

@@ -1,9 +1,14 @@
-"""One base model in memory, many LoRA adapters, and micro-batched generation on the CPU.
+"""One base model in memory, many LoRA adapters, and batched generation on the CPU.
 
 Every agent of a debate round calls its own chat model from its own LangGraph task (a
-thread). The engine gathers the requests that arrive together and runs them as one padded
-``generate`` call, each row with its own adapter (peft's ``adapter_names``), which is
-several times faster per token than running them one by one on a CPU.
+thread). The engine runs the requests that are in flight together, each row with its own
+adapter (peft's ``adapter_names``), which is several times faster per token than running
+them one by one on a CPU. Two schedulers:
+
+* ``continuous`` (default): requests join and leave the running batch between decode steps
+  (see :mod:`~moot.nodes.continuous_batching`);
+* ``static``: the requests that arrive within a short window run as one padded
+  transformers ``generate`` call, which ends with its longest row.
 """
 
 from __future__ import annotations
@@ -11,54 +16,16 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Literal, Sequence
 
 import torch
 
 from .adapter_validation import base_fingerprint, validate_adapter
+from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
-
-BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How one generation is sampled.
-
-    Attributes:
-        temperature: 0 means greedy decoding.
-        max_new_tokens: Upper bound on generated tokens.
-        top_p: Nucleus sampling mass (ignored when greedy).
-        seed: Seeds the torch generator before the batch this request runs in. Requests
-            batched together share that draw, so a seed makes a run repeatable, not a
-            single row independent of its neighbours.
-    """
-
-    temperature: float = 0.0
-    max_new_tokens: int = 48
-    top_p: float = 1.0
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """Text generated for one request, with its token counts and the adapter that ran."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    adapter: str | None
-
-
-@dataclass
-class _Request:
-    messages: list[dict[str, str]]
-    adapter: str | None
-    params: SamplingParams
-    future: Future = field(default_factory=Future)
-
+from .continuous_batching import ContinuousBatcher
 
 class LocalEngine:
     """A causal LM plus its LoRA adapters, shared by every role of a graph.
@@ -66,8 +33,9 @@ class LocalEngine:
     Args:
         model: A transformers causal LM (plain, or already a peft ``PeftModel``).
         tokenizer: Its tokenizer; must have a chat template.
-        max_batch: Most rows in one ``generate`` call.
-        gather_window_s: How long the batcher waits for more requests after the first.
+        max_batch: Most rows decoded together.
+        gather_window_s: How long the static scheduler waits for more requests after the first.
+        scheduler: ``continuous`` or ``static`` (see the module docstring).
         max_lora_rank: Adapters of a higher rank are refused.
         model_dir: The folder the weights came from; with it, an adapter whose manifest
             names another base (by fingerprint) is refused.
@@ -81,7 +49,11 @@ class LocalEngine:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05,
-                 max_lora_rank: int = 64, model_dir: str | Path | None = None):
+                 max_lora_rank: int = 64, model_dir: str | Path | None = None,
+                 scheduler: Literal["continuous", "static"] = "continuous"):
+        if scheduler not in ("continuous", "static"):
+            raise ValueError(f"unknown scheduler {scheduler!r}; use continuous or static")
+        self.scheduler = scheduler
         self.model = model.eval()
         self.max_lora_rank = max_lora_rank
         self.model_dir = Path(model_dir) if model_dir is not None else None
@@ -100,7 +72,7 @@ class LocalEngine:
         self.name = getattr(model.config, "_name_or_path", "local") or "local"
         self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
-        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._queue: queue.Queue[GenerationRequest] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
 
@@ -191,16 +163,20 @@ class LocalEngine:
     # -- generation -----------------------------------------------------------------------
 
     def submit(self, messages: list[dict[str, str]], adapter: str | None, params: SamplingParams) -> Future:
-        """Queue one chat request; it joins whatever batch forms around it."""
-        request = _Request(messages, adapter, params)
+        """Queue one chat request; it joins the batch that is running or forming."""
+        request = GenerationRequest(messages, adapter, params)
         self._queue.put(request)
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._serve, name="moot-engine", daemon=True)
+                if self.scheduler == "continuous":
+                    target = partial(ContinuousBatcher(self).run, self._queue)
+                else:
+                    target = self._serve_static
+                self._worker = threading.Thread(target=target, name="moot-engine", daemon=True)
                 self._worker.start()
         return request.future
 
-    def _serve(self) -> None:
+    def _serve_static(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.max_batch:
@@ -208,12 +184,12 @@ class LocalEngine:
                     batch.append(self._queue.get(timeout=self.gather_window_s))
                 except queue.Empty:
                     break
-            groups: dict[SamplingParams, list[_Request]] = {}
+            groups: dict[SamplingParams, list[GenerationRequest]] = {}
             for request in batch:
                 groups.setdefault(request.params, []).append(request)
             for params, requests in groups.items():
                 try:
-                    results = self.generate(
+                    results = self._generate_padded(
                         [r.messages for r in requests], params, adapters=[r.adapter for r in requests]
                     )
                 except BaseException as error:  # noqa: BLE001 - handed to every waiting caller
@@ -258,15 +234,29 @@ class LocalEngine:
         params: SamplingParams = SamplingParams(),
         adapters: Sequence[str | None] | None = None,
     ) -> list[Completion]:
-        """Generate for several conversations in one padded call, each with its own adapter."""
+        """Generate for several conversations at once, each with its own adapter; wait for all."""
         adapters = list(adapters) if adapters is not None else [None] * len(conversations)
-        unknown = {a for a in adapters if a is not None} - self.adapters
-        if unknown:
-            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
+        futures = [self.submit(list(c), a, params) for c, a in zip(conversations, adapters)]
+        return [f.result() for f in futures]
+
+    def _tokenize(self, conversations: Sequence[list[dict[str, str]]]) -> Any:
+        """Chat-template and left-pad a batch of conversations."""
         prompts = [
             self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations
         ]
-        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+    def _generate_padded(
+        self,
+        conversations: Sequence[list[dict[str, str]]],
+        params: SamplingParams,
+        adapters: Sequence[str | None],
+    ) -> list[Completion]:
+        """One padded transformers ``generate`` call (the static scheduler)."""
+        unknown = {a for a in adapters if a is not None} - self.adapters
+        if unknown:
+            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
+        inputs = self._tokenize(conversations)
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,

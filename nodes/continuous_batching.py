@@ -1,0 +1,170 @@
+"""Continuous batching for the local engine: requests join and leave the running batch between decode steps.
+
+With one padded ``generate`` call per batch, a batch runs until its longest row is done and
+a new request waits for the whole batch. Here a decode loop keeps one batched KV cache:
+
+* new requests are prefilled together and merged into the running batch (the shorter of
+  the two caches is left-padded to the other's length);
+* every step decodes one token for every row, each row with its own adapter (peft's
+  ``adapter_names``) and its own sampling settings and random generator;
+* a finished row leaves at once, frees its slot and resolves its future; columns that
+  only padding still occupies are trimmed.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .generation import BASE_ADAPTER, Completion, GenerationRequest
+
+if TYPE_CHECKING:
+    from .local_engine import LocalEngine
+
+
+@dataclass
+class _Row:
+    request: GenerationRequest
+    prompt_tokens: int
+    generator: torch.Generator | None
+    tokens: list[int] = field(default_factory=list)
+
+
+def _sample(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
+    """One next token per row: argmax when greedy, else temperature and nucleus sampling."""
+    chosen = logits.argmax(dim=-1).tolist()
+    for i, row in enumerate(rows):
+        params = row.request.params
+        if params.temperature <= 0:
+            continue
+        probs = torch.softmax(logits[i].float() / params.temperature, dim=-1)
+        if params.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            keep = sorted_probs.cumsum(0) - sorted_probs < params.top_p  # always keeps the top token
+            probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
+        chosen[i] = int(torch.multinomial(probs, 1, generator=row.generator))
+    return chosen
+
+
+def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+    missing = length - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+class ContinuousBatcher:
+    """The running batch of one engine: its rows, their KV cache and attention mask."""
+
+    def __init__(self, engine: "LocalEngine") -> None:
+        self.engine = engine
+        self.rows: list[_Row] = []
+        self.cache: Any = None
+        self.mask = torch.zeros(0, 0, dtype=torch.long)
+        self.pending = torch.zeros(0, 1, dtype=torch.long)  # each row's last sampled token, not yet in the cache
+
+    def run(self, requests: "queue.Queue[GenerationRequest]") -> None:
+        """Serve forever: admit what is queued, decode one step, retire finished rows."""
+        while True:
+            waiting = [] if self.rows else [requests.get()]  # idle: block until work arrives
+            while len(self.rows) + len(waiting) < self.engine.max_batch:
+                try:
+                    waiting.append(requests.get_nowait())
+                except queue.Empty:
+                    break
+            if waiting:
+                try:
+                    self._admit(waiting)
+                except BaseException as error:  # noqa: BLE001 - handed to the callers it concerns
+                    for request in waiting:
+                        if not request.future.done():
+                            request.future.set_exception(error)
+            if self.rows:
+                try:
+                    self._step()
+                except BaseException as error:  # noqa: BLE001 - the batch state is unknown now
+                    for row in self.rows:
+                        row.request.future.set_exception(error)
+                    self.rows, self.cache = [], None
+
+    def _forward(self, rows: list[_Row], **inputs: Any) -> Any:
+        engine = self.engine
+        with engine._lock, torch.inference_mode():
+            if engine.adapters:
+                inputs["adapter_names"] = [row.request.adapter or BASE_ADAPTER for row in rows]
+            return engine.model(**inputs, use_cache=True)
+
+    def _admit(self, requests: list["GenerationRequest"]) -> None:
+        from transformers import DynamicCache
+
+        engine = self.engine
+        unknown = {r.adapter for r in requests if r.adapter is not None} - engine.adapters
+        if unknown:
+            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(engine.adapters)}")
+        inputs = engine._tokenize([r.messages for r in requests])
+        mask = inputs["attention_mask"]
+        rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None)
+                for r, m in zip(requests, mask)]
+        output = self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
+                               position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache())
+        engine.generate_calls += 1
+        self._merge(rows, output.cache, mask, _sample(output.logits[:, -1, :], rows))
+        self._retire()
+
+    def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, first: list[int]) -> None:
+        for row, token in zip(rows, first):
+            row.tokens.append(token)
+        pending = torch.tensor(first, dtype=torch.long).unsqueeze(1)
+        if not self.rows:
+            self.rows, self.cache, self.mask, self.pending = rows, cache, mask, pending
+            return
+        length = max(self.mask.shape[1], mask.shape[1])
+        for old, new in zip(self.cache.layers, cache.layers):
+            old.keys = torch.cat([_left_pad(old.keys, length, 2), _left_pad(new.keys, length, 2)])
+            old.values = torch.cat([_left_pad(old.values, length, 2), _left_pad(new.values, length, 2)])
+        self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(mask, length, 1)])
+        self.pending = torch.cat([self.pending, pending])
+        self.rows = self.rows + rows
+
+    def _step(self) -> None:
+        positions = self.mask.sum(dim=1, keepdim=True)
+        self.mask = torch.cat([self.mask, torch.ones_like(self.pending)], dim=1)
+        output = self._forward(self.rows, input_ids=self.pending, attention_mask=self.mask, position_ids=positions,
+                               cache=self.cache)
+        self.cache = output.cache
+        tokens = _sample(output.logits[:, -1, :], self.rows)
+        for row, token in zip(self.rows, tokens):
+            row.tokens.append(token)
+        self.pending = torch.tensor(tokens, dtype=torch.long).unsqueeze(1)
+        self._retire()
+
+    def _done(self, row: _Row) -> bool:
+        return row.tokens[-1] == self.engine.tokenizer.eos_token_id or len(row.tokens) >= row.request.params.max_new_tokens
+
+    def _retire(self) -> None:
+        keep = [i for i, row in enumerate(self.rows) if not self._done(row)]
+        if len(keep) == len(self.rows):
+            return
+        eos = self.engine.tokenizer.eos_token_id
+        for i, row in enumerate(self.rows):
+            if i not in keep:
+                tokens = row.tokens[:-1] if row.tokens[-1] == eos else row.tokens
+                text = self.engine.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                row.request.future.set_result(Completion(text, row.prompt_tokens, len(tokens), row.request.adapter))
+        index = torch.tensor(keep, dtype=torch.long)
+        self.rows = [self.rows[i] for i in keep]
+        self.mask, self.pending = self.mask[index], self.pending[index]
+        if not self.rows:
+            self.cache = None
+            return
+        # Columns that only the retired rows used are padding for everyone left: drop them.
+        used = self.mask.any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else 0
+        self.mask = self.mask[:, start:]
+        for layer in self.cache.layers:
+            layer.keys, layer.values = layer.keys[index, :, start:], layer.values[index, :, start:]

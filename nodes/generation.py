@@ -1,0 +1,47 @@
+"""What one generation request asks for and what it gets back."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one generation is sampled.
+
+    Attributes:
+        temperature: 0 means greedy decoding.
+        max_new_tokens: Upper bound on generated tokens.
+        top_p: Nucleus sampling mass (ignored when greedy).
+        seed: Seeds this row's own random generator (continuous scheduler), so a seeded
+            row samples the same text whatever it is batched with. The static scheduler
+            seeds torch's global generator before the padded batch instead.
+    """
+
+    temperature: float = 0.0
+    max_new_tokens: int = 48
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Text generated for one request, with its token counts and the adapter that ran."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    adapter: str | None
+
+
+@dataclass
+class GenerationRequest:
+    """One queued chat request and the future its completion resolves."""
+
+    messages: list[dict[str, str]]
+    adapter: str | None
+    params: SamplingParams
+    future: Future = field(default_factory=Future)
