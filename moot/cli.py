@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,14 @@ app = typer.Typer(help="moot: multi-agent LLM systems that improve themselves.",
 console = Console()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C, so pending records are flushed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -33,6 +40,9 @@ def _errors_exit_cleanly() -> Iterator[None]:
     except (ValueError, OSError, RuntimeError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
+    except KeyboardInterrupt as interrupt:
+        console.print("[yellow]interrupted:[/] finished episodes were saved; rerun with --resume to continue")
+        raise typer.Exit(130) from interrupt
 
 
 # Options shared by every command that runs models.
@@ -41,6 +51,8 @@ BaseUrlOption = Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g
 MaxLorasOption = Annotated[int, typer.Option(help="The vLLM server's --max-loras.")]
 MaxLoraRankOption = Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")]
 RequestTimeoutOption = Annotated[float, typer.Option(min=1.0, help="Seconds a vLLM request may take, queueing included.")]
+ApiKeyOption = Annotated[Optional[str], typer.Option(
+    envvar="MOOT_API_KEY", show_default=False, help="API key of the vLLM server (env MOOT_API_KEY).")]
 DtypeOption = Annotated[str, typer.Option(
     help="Compute type of the model and of training: auto (bfloat16 where the CPU has bf16 matrix units and "
          "a probe shows it faster, else float32), float32 or bfloat16.")]
@@ -55,7 +67,7 @@ def _check_dtype(dtype: str) -> None:
 
 
 def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int, request_timeout: float,
-             dtype: str):
+             dtype: str, api_key: str | None):
     from moot.runner import BackendConfig
 
     _check_dtype(dtype)
@@ -63,7 +75,7 @@ def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: 
         raise typer.BadParameter("must be local or vllm", param_hint="--backend")
     if backend == "vllm" and not base_url:
         raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
-    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype)  # type: ignore[arg-type]
+    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -101,6 +113,7 @@ def improve(
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
+    api_key: ApiKeyOption = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")] = False,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -140,7 +153,7 @@ def improve(
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
+            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
         )
         if resume and overwrite:
             raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
@@ -174,6 +187,7 @@ def selfplay(
     request_timeout: RequestTimeoutOption = 120.0,
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
+    api_key: ApiKeyOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
@@ -196,7 +210,7 @@ def selfplay(
             lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype),  # type: ignore[arg-type]
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype), concurrency=concurrency,
+            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
         )
         run_selfplay(config, console=console, overwrite=overwrite)
 
@@ -231,15 +245,20 @@ def serve(
     max_lora_rank: Annotated[int, typer.Option()] = 16,
     kv_cache_gib: Annotated[int, typer.Option(help="KV cache size for CPU builds (VLLM_CPU_KVCACHE_SPACE).")] = 2,
     dtype: DtypeOption = "auto",
+    api_key: Annotated[Optional[str], typer.Option(
+        envvar="MOOT_API_KEY", show_default=False,
+        help="Require this key of every request (env MOOT_API_KEY); needed for a --host other than loopback.")] = None,
 ) -> None:
     """Serve the embedded model with vLLM (LoRA enabled) until interrupted; then use --backend vllm."""
     from moot.nodes.compute_dtype import dtype_name, resolve_dtype
     from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 
     _check_dtype(dtype)
-    config = VLLMServerConfig(python=python, host=host, port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
-                              kv_cache_gib=kv_cache_gib, dtype=dtype_name(resolve_dtype(dtype)))  # type: ignore[arg-type]
-    console.print(" ".join(config.command()))
+    with _errors_exit_cleanly():
+        config = VLLMServerConfig(python=python, host=host, port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                  kv_cache_gib=kv_cache_gib, dtype=dtype_name(resolve_dtype(dtype)),  # type: ignore[arg-type]
+                                  api_key=api_key)
+    console.print(" ".join(config.command()).replace(api_key or "\0", "***"))
     process = start_vllm_server(config)
     try:
         wait_until_ready(config.base_url, process=process)

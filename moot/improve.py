@@ -21,13 +21,12 @@ from rich.console import Console
 from moot.nodes.chain_step import ChainConfig
 from moot.nodes.critique_roles import CritiqueConfig
 from moot.nodes.debate_agent import DebateConfig
-from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode, RunProgress
-from moot.runner import BackendConfig, progress_bar, run_episodes, start_run, timed, train_roles
-from moot.stores import ExperienceLibrary, ExperienceLogger
+from moot.runner import BackendConfig, open_run, progress_bar, run_episodes, timed, train_roles
+from moot.stores import ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
 from moot.training.augmentation import AugmentationConfig, augment_failures
@@ -106,14 +105,10 @@ class ImproveRun:
         self.protocol: Protocol = get_protocol(config.protocol)
         self.task = config.load_task()
         self.run_dir = Path(config.run_dir)
-        # A library server is checked before anything is written or loaded.
-        external = ExperienceLibrary(config.library) if config.library else None
-        settings = start_run(self.run_dir, config, config.backend, self.console, mode, external)
-        self.run_id: str = settings["run_id"]
+        opened = open_run(config, self.console, mode, pool)
+        settings, self.run_id, self.library = opened.settings, opened.run_id, opened.library
+        self.base_model_dir, self.pool = opened.base_model_dir, opened.pool
         self.progress = RunProgress(self.run_dir)
-        self.library = external or ExperienceLibrary(self.run_dir / "library")
-        self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
-        self.pool = pool or config.backend.make_pool(self.base_model_dir)
         self.protocol_config = config.protocol_config
         self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
                                     config=settings)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
@@ -14,7 +16,9 @@ from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from moot.nodes.adapter_registry import check_role_name
 from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
+from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.local_engine import LocalEngine
 from moot.nodes.model_pool import LocalModelPool, ModelPool
 from moot.run_folder import RunMode, claim_run_folder
@@ -34,6 +38,7 @@ class BackendConfig:
         base_url: The vLLM server's ``/v1`` URL.
         max_loras, max_lora_rank: The server's limits, checked before every adapter load.
         request_timeout_s: How long one request may take, time queued on the server included.
+        api_key: The vLLM server's API key (default: ``$MOOT_API_KEY``); never written to a run's config.
         dtype: Compute type of the local engine and of training: ``auto`` (bfloat16 where the
             CPU has bf16 matrix units and a probe shows it faster, else float32), ``float32``
             or ``bfloat16``.
@@ -45,13 +50,14 @@ class BackendConfig:
     max_lora_rank: int = 16
     request_timeout_s: float = 120.0
     dtype: DtypeChoice = "auto"
+    api_key: str | None = field(default=None, repr=False)
 
     @property
     def resolved_dtype(self) -> str:
         """The dtype ``auto`` stands for on this machine (what a run records)."""
         return dtype_name(resolve_dtype(self.dtype))
 
-    def make_pool(self, base_model_dir: Path) -> ModelPool:
+    def make_pool(self, base_model_dir: Path, adapters_root: Path | None = None) -> ModelPool:
         if self.backend == "local":
             return LocalModelPool(LocalEngine.from_pretrained(base_model_dir, dtype=self.dtype))
         if self.backend == "vllm":
@@ -60,7 +66,9 @@ class BackendConfig:
             from moot.nodes.vllm_pool import VLLMModelPool
 
             return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
-                                 timeout_s=self.request_timeout_s, base_model_dir=base_model_dir)
+                                 timeout_s=self.request_timeout_s, base_model_dir=base_model_dir,
+                                 adapters_root=adapters_root,
+                                 api_key=self.api_key or os.environ.get("MOOT_API_KEY") or "EMPTY")
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 
@@ -80,10 +88,50 @@ def start_run(run_dir: Path, config: Any, backend: BackendConfig, console: Conso
     """
     settings = json.loads(json.dumps(asdict(config), default=_json_value))
     settings["resolved_dtype"] = backend.resolved_dtype
+    settings["backend"]["api_key"] = "(set)" if backend.api_key else None  # a secret never lands in a file
     forget = (lambda run_id: library.delete(run=run_id)) if library is not None else None
     settings = claim_run_folder(run_dir, settings, mode, forget)
     console.print(f"run {settings['run_id']}, compute dtype {settings['resolved_dtype']} (--dtype {backend.dtype})")
     return settings
+
+
+@dataclass
+class OpenedRun:
+    """What every loop starts from: its settings (with the run id), library, base model and pool."""
+
+    settings: dict[str, Any]
+    library: ExperienceLibrary
+    base_model_dir: Path
+    pool: ModelPool
+
+    @property
+    def run_id(self) -> str:
+        return self.settings["run_id"]
+
+
+def open_run(config: Any, console: Console, mode: RunMode = "new", pool: ModelPool | None = None) -> OpenedRun:
+    """Check the servers, claim the run folder, then load the model; on failure leave nothing behind.
+
+    ``config`` is a loop config with ``run_dir``, ``library``, ``model_dir`` and ``backend``.
+    A library or vLLM server is reached before anything is written or the model loads, so a
+    wrong URL costs a second, not a model load and a stray run folder.
+    """
+    run_dir = Path(config.run_dir)
+    backend: BackendConfig = config.backend
+    base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
+    external = ExperienceLibrary(config.library) if config.library else None
+    if pool is None and backend.backend == "vllm":
+        pool = backend.make_pool(base_model_dir, adapters_root=run_dir / "adapters")
+    existed = run_dir.exists()
+    settings = start_run(run_dir, config, backend, console, mode, external)
+    try:
+        library = external or ExperienceLibrary(run_dir / "library")
+        pool = pool or backend.make_pool(base_model_dir)
+    except BaseException:
+        if mode != "resume" and not existed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return OpenedRun(settings, library, base_model_dir, pool)
 
 
 @contextmanager
@@ -113,16 +161,18 @@ def run_episodes(
     configs = [{"callbacks": [experience], "max_concurrency": concurrency, "metadata": m} for m in metadata]
     results: list[dict | None] = [None] * len(inputs)
     failures = 0
-    with progress_bar(console) as progress:
-        bar = progress.add_task(label, total=len(inputs))
-        for index, output in graph.batch_as_completed(list(inputs), configs, return_exceptions=True):
-            if isinstance(output, BaseException):
-                failures += 1
-                logger.warning("episode %s failed: %s", metadata[index].get("episode"), output)
-            else:
-                results[index] = output
-            progress.advance(bar)
-    experience.flush()
+    try:
+        with progress_bar(console) as progress:
+            bar = progress.add_task(label, total=len(inputs))
+            for index, output in graph.batch_as_completed(list(inputs), configs, return_exceptions=True):
+                if isinstance(output, BaseException):
+                    failures += 1
+                    logger.warning("episode %s failed: %s", metadata[index].get("episode"), output)
+                else:
+                    results[index] = output
+                progress.advance(bar)
+    finally:  # on Ctrl-C or SIGTERM too: finished episodes are written, not lost
+        experience.flush()
     if failures:
         console.print(f"[yellow]{failures} of {len(inputs)} episodes failed (see the log); they count as failures[/]")
     return results
@@ -149,6 +199,7 @@ def train_roles(
     """
     entries = []
     for role in roles:
+        check_role_name(role)  # it becomes a folder under adapters_dir
         examples = sets.get(role, [])[:max_examples]
         entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
         try:

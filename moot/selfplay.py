@@ -22,13 +22,12 @@ from rich.console import Console
 from rich.table import Table
 
 from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
-from moot.nodes.embedded_model import embedded_model_dir
 from moot.nodes.model_pool import ModelPool
 from moot.nodes.negotiation_player import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
 from moot.report import pyplot, save_with_plot
-from moot.runner import BackendConfig, run_episodes, start_run, timed, train_roles
-from moot.stores import ExperienceLibrary, ExperienceLogger
+from moot.runner import BackendConfig, open_run, run_episodes, timed, train_roles
+from moot.stores import ExperienceLogger
 from moot.training import LoraTrainingConfig, negotiation_training_sets
 from moot.training.examples import NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
@@ -177,13 +176,9 @@ class SelfPlayRun:
         overrides = {} if config.max_turns is None else {"max_turns": config.max_turns}
         self.spec = game_spec(config.game, config.variant, **overrides)
         self.run_dir = Path(config.run_dir)
-        external = ExperienceLibrary(config.library) if config.library else None
-        settings = start_run(self.run_dir, config, config.backend, self.console, "overwrite" if overwrite else "new",
-                             external)
-        self.run_id: str = settings["run_id"]
-        self.library = external or ExperienceLibrary(self.run_dir / "library")
-        self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
-        self.pool = pool or config.backend.make_pool(self.base_model_dir)
+        opened = open_run(config, self.console, "overwrite" if overwrite else "new", pool)
+        settings, self.run_id, self.library = opened.settings, opened.run_id, opened.library
+        self.base_model_dir, self.pool = opened.base_model_dir, opened.pool
         # run_episodes flushes after every batch of games, so one logger serves the whole run.
         self.experience = ExperienceLogger(self.library, annotate=negotiation_outcome)
         self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)

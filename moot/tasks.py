@@ -129,18 +129,30 @@ def arithmetic_task(level: str = DEFAULT_LEVEL, sizes: SplitSizes = SplitSizes()
     return Task(name=f"arithmetic-{level}", description=f"arithmetic level {level}, seed {seed}", **_split(problems, sizes))
 
 
-def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, parser: AnswerParser = parse_number) -> Task:
+MAX_QUESTION_CHARS = 8000
+"""Longest question a task file may hold: about 2,000 tokens, the engine's prompt limit."""
+
+
+def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, parser: AnswerParser = parse_number,
+               max_question_chars: int = MAX_QUESTION_CHARS) -> Task:
     """A task from the user's JSONL file with one ``{"question": ..., "answer": ...}`` per line.
 
     Duplicate questions are dropped before shuffling, so splits never share a question.
     Without ``sizes`` the file is split 60 / 20 / 20.
 
     Raises:
-        ValueError: naming the line that is not valid JSON or lacks a field.
+        ValueError: naming the file, and the line that is not valid JSON, lacks a field or
+            holds a question longer than ``max_question_chars``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--task {path} is a folder; give a JSONL file or 'arithmetic'")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error})") from error
     rows: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -148,6 +160,9 @@ def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0,
             question, answer = str(row["question"]), str(row["answer"])
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{path}:{number}: expected a JSON object with 'question' and 'answer' ({error})") from error
+        if len(question) > max_question_chars:
+            raise ValueError(f"{path}:{number}: the question has {len(question):,} characters; the limit is "
+                             f"{max_question_chars:,} (max_question_chars)")
         rows.setdefault(question, parser(answer) or answer.strip())
     items = list(rows.items())
     random.Random(seed).shuffle(items)

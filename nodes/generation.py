@@ -39,9 +39,9 @@ class Completion:
 
 @dataclass
 class GenerationRequest:
-    """One queued chat request and the future its completion resolves."""
+    """One queued chat request (tokenized once, by the caller) and the future its completion resolves."""
 
-    messages: list[dict[str, str]]
+    prompt_ids: list[int]
     adapter: str | None
     params: SamplingParams
     future: Future = field(default_factory=Future)

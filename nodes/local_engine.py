@@ -13,6 +13,7 @@ them one by one on a CPU. Two schedulers:
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from concurrent.futures import Future
@@ -27,6 +28,8 @@ from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingPar
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
 
+logger = logging.getLogger(__name__)
+
 class LocalEngine:
     """A causal LM plus its LoRA adapters, shared by every role of a graph.
 
@@ -36,6 +39,11 @@ class LocalEngine:
         max_batch: Most rows decoded together.
         gather_window_s: How long the static scheduler waits for more requests after the first.
         scheduler: ``continuous`` or ``static`` (see the module docstring).
+        max_prompt_tokens: Longest prompt served. Together with ``max_new_tokens_limit``
+            and ``max_batch`` it bounds what any input can make the engine allocate.
+        overlong: What a longer prompt gets: ``refuse`` (a ``ValueError``) or ``truncate``
+            (its oldest tokens are dropped, with a warning).
+        max_new_tokens_limit: Requests asking for more new tokens are refused.
         max_lora_rank: Adapters of a higher rank are refused.
         model_dir: The folder the weights came from; with it, an adapter whose manifest
             names another base (by fingerprint) is refused.
@@ -50,9 +58,13 @@ class LocalEngine:
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05,
                  max_lora_rank: int = 64, model_dir: str | Path | None = None,
-                 scheduler: Literal["continuous", "static"] = "continuous"):
+                 scheduler: Literal["continuous", "static"] = "continuous", max_prompt_tokens: int = 2048,
+                 overlong: Literal["refuse", "truncate"] = "refuse", max_new_tokens_limit: int = 1024):
         if scheduler not in ("continuous", "static"):
             raise ValueError(f"unknown scheduler {scheduler!r}; use continuous or static")
+        if overlong not in ("refuse", "truncate"):
+            raise ValueError(f"unknown overlong policy {overlong!r}; use refuse or truncate")
+        self.max_prompt_tokens, self.overlong, self.max_new_tokens_limit = max_prompt_tokens, overlong, max_new_tokens_limit
         self.scheduler = scheduler
         self.model = model.eval()
         self.max_lora_rank = max_lora_rank
@@ -162,9 +174,32 @@ class LocalEngine:
 
     # -- generation -----------------------------------------------------------------------
 
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat-templated prompt's token ids, held to ``max_prompt_tokens``.
+
+        Raises:
+            ValueError: for an overlong prompt under the ``refuse`` policy.
+        """
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) > self.max_prompt_tokens:
+            if self.overlong == "refuse":
+                raise ValueError(f"the prompt has {len(ids):,} tokens; this engine serves at most "
+                                 f"{self.max_prompt_tokens:,} (max_prompt_tokens)")
+            logger.warning("prompt of %d tokens truncated to its last %d", len(ids), self.max_prompt_tokens)
+            ids = ids[-self.max_prompt_tokens :]
+        return ids
+
     def submit(self, messages: list[dict[str, str]], adapter: str | None, params: SamplingParams) -> Future:
-        """Queue one chat request; it joins the batch that is running or forming."""
-        request = GenerationRequest(messages, adapter, params)
+        """Queue one chat request; it joins the batch that is running or forming.
+
+        Raises:
+            ValueError: for an overlong prompt (see ``overlong``) or too many new tokens.
+        """
+        if params.max_new_tokens > self.max_new_tokens_limit:
+            raise ValueError(f"{params.max_new_tokens:,} new tokens asked; this engine generates at most "
+                             f"{self.max_new_tokens_limit:,} (max_new_tokens_limit)")
+        request = GenerationRequest(self.prompt_ids(messages), adapter, params)
         self._queue.put(request)
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
@@ -190,7 +225,7 @@ class LocalEngine:
             for params, requests in groups.items():
                 try:
                     results = self._generate_padded(
-                        [r.messages for r in requests], params, adapters=[r.adapter for r in requests]
+                        [r.prompt_ids for r in requests], params, adapters=[r.adapter for r in requests]
                     )
                 except BaseException as error:  # noqa: BLE001 - handed to every waiting caller
                     for r in requests:
@@ -239,16 +274,13 @@ class LocalEngine:
         futures = [self.submit(list(c), a, params) for c, a in zip(conversations, adapters)]
         return [f.result() for f in futures]
 
-    def _tokenize(self, conversations: Sequence[list[dict[str, str]]]) -> Any:
-        """Chat-template and left-pad a batch of conversations."""
-        prompts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations
-        ]
-        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    def _pad(self, prompts: Sequence[list[int]]) -> Any:
+        """Left-pad a batch of tokenized prompts: ``input_ids`` and ``attention_mask``."""
+        return self.tokenizer.pad({"input_ids": list(prompts)}, padding=True, return_tensors="pt")
 
     def _generate_padded(
         self,
-        conversations: Sequence[list[dict[str, str]]],
+        prompts: Sequence[list[int]],
         params: SamplingParams,
         adapters: Sequence[str | None],
     ) -> list[Completion]:
@@ -256,7 +288,7 @@ class LocalEngine:
         unknown = {a for a in adapters if a is not None} - self.adapters
         if unknown:
             raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
-        inputs = self._tokenize(conversations)
+        inputs = self._pad(prompts)
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,

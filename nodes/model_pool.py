@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from .adapter_registry import AdapterRegistry
+from .adapter_registry import AdapterRegistry, check_role_name
 from .compute_dtype import DtypeChoice
 from .local_chat_model import LocalChatModel
 from .local_engine import LocalEngine
@@ -35,7 +35,7 @@ class ModelPool(ABC):
         on its adapter. The current and the previous version stay loaded for rollback; the
         one before is unloaded.
         """
-        version = self._load(role, Path(adapter_dir))
+        version = self._load(check_role_name(role), Path(adapter_dir))
         retired = self.registry.previous(role)
         self.registry.switch(role, version)
         if retired is not None and retired not in self.registry.snapshot().values():

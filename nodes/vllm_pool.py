@@ -35,18 +35,22 @@ class VLLMModelPool(ModelPool):
         max_lora_rank: The server's ``--max-lora-rank``; adapters of a higher rank are refused.
         base_model_dir: The folder the server serves (default: the embedded model); adapters
             are validated against it before the server is asked to load them.
+        adapters_root: When set, only adapter folders inside it are sent to the server.
+        api_key: The server's ``--api-key``, sent with every request.
         **sampling: Defaults for every model handed out (temperature, max_tokens...).
     """
 
     def __init__(self, base_url: str, *, max_loras: int = 4, max_lora_rank: int = 16, api_key: str = "EMPTY",
-                 timeout_s: float = 120.0, base_model_dir: str | Path | None = None, **sampling: Any) -> None:
+                 timeout_s: float = 120.0, base_model_dir: str | Path | None = None,
+                 adapters_root: str | Path | None = None, **sampling: Any) -> None:
         super().__init__()
+        self.adapters_root = Path(adapters_root).resolve() if adapters_root else None
         self.base_model_dir = Path(base_model_dir) if base_model_dir else embedded_model_dir()
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url.removesuffix("/v1")
         self.max_loras, self.max_lora_rank = max_loras, max_lora_rank
         self.api_key, self.timeout_s, self.sampling = api_key, timeout_s, sampling
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {api_key}"})
         self._run_tag = secrets.token_hex(3)  # keeps names unique across processes sharing a server
         self.served_model = self._served_model()
 
@@ -73,6 +77,8 @@ class VLLMModelPool(ModelPool):
 
     def _load(self, role: str, adapter_dir: Path) -> str:
         adapter_dir = adapter_dir.resolve()
+        if self.adapters_root is not None and not adapter_dir.is_relative_to(self.adapters_root):
+            raise AdapterRejected(f"{adapter_dir} is outside the adapters root {self.adapters_root}; it is not sent to the server")
         try:
             validate_adapter(adapter_dir, base_shapes=base_linear_shapes(self.base_model_dir),
                              max_rank=self.max_lora_rank, fingerprint=base_fingerprint(self.base_model_dir))

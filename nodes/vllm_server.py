@@ -17,6 +17,17 @@ import httpx
 from .embedded_model import MODEL_NAME, embedded_model_dir
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class VLLMServerConfig:
     """How to launch the server.
@@ -28,6 +39,9 @@ class VLLMServerConfig:
         kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` for CPU builds.
         dtype: The server's ``--dtype`` (``float32`` or ``bfloat16``); moot's adapters are
             saved in float32 and load on either.
+        api_key: Required of every request when set (vLLM's ``--api-key``). Runtime LoRA
+            loading lets any client load any adapter folder the server can read, so a host
+            other than loopback is refused without one.
     """
 
     python: str = "python"
@@ -40,6 +54,14 @@ class VLLMServerConfig:
     max_model_len: int = 1024
     kv_cache_gib: int = 2
     dtype: str = "float32"
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_loopback(self.host) and not self.api_key:
+            raise ValueError(
+                f"--host {self.host} exposes runtime adapter loading beyond this machine; "
+                "set an API key (--api-key or MOOT_API_KEY) or serve on 127.0.0.1"
+            )
 
     @property
     def base_url(self) -> str:
@@ -52,6 +74,7 @@ class VLLMServerConfig:
             "--model", str(self.model_dir or embedded_model_dir()), "--served-model-name", self.served_name,
             "--host", self.host, "--port", str(self.port), "--enable-lora", "--max-loras", str(self.max_loras),
             "--max-lora-rank", str(self.max_lora_rank), "--dtype", self.dtype, "--max-model-len", str(self.max_model_len),
+            *(["--api-key", self.api_key] if self.api_key else []),
         ]
 
     def environment(self) -> dict[str, str]:

@@ -9,7 +9,9 @@ training example is rebuilt exactly from a record's messages and text.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import chromadb
 from .embedding import offline_embedding_function
 
 Scalar = str | int | float | bool
+logger = logging.getLogger(__name__)
 
 
 def record_id(*parts: Any) -> str:
@@ -79,6 +82,7 @@ class ExperienceLibrary:
         location: A folder (embedded ``PersistentClient``) or ``http://host:port`` (a
             Chroma server through ``HttpClient``).
         collection: Collection name.
+        retry_delays_s: Waits between retries of a failed write.
         page_size: Records fetched per request by :meth:`find`. Chroma answers one request
             with one SQL query whose variables SQLite caps at 32,766, so a library-wide
             query has to come in pages.
@@ -92,7 +96,9 @@ class ExperienceLibrary:
         ['57']
     """
 
-    def __init__(self, location: str | Path, collection: str = "experience", page_size: int = 5000) -> None:
+    def __init__(self, location: str | Path, collection: str = "experience", page_size: int = 5000,
+                 retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> None:
+        self.retry_delays_s = retry_delays_s
         if page_size < 1:
             raise ValueError(f"page_size must be positive, got {page_size}")
         self.page_size = page_size
@@ -112,11 +118,25 @@ class ExperienceLibrary:
         )
 
     def add(self, records: Iterable[ExperienceRecord]) -> None:
-        """Upsert records (same id: replaced, never duplicated), in server-sized batches."""
+        """Upsert records (same id: replaced, never duplicated), in server-sized batches.
+
+        A write that fails (a Chroma server restarting, a dropped connection) is retried
+        with exponential backoff (``retry_delays_s``); an upsert is idempotent, so a retry
+        never duplicates. After the last retry the error is raised and nothing is lost
+        from the caller's side (the logger keeps its buffer).
+        """
         records = list({r.id: r for r in records}.values())
-        limit = self.client.get_max_batch_size()
-        with self._write_lock:
-            self._upsert(records, limit)
+        for attempt, delay in enumerate([*self.retry_delays_s, None]):
+            try:
+                limit = self.client.get_max_batch_size()
+                with self._write_lock:
+                    self._upsert(records, limit)
+                return
+            except Exception as error:  # noqa: BLE001 - which errors a server raises varies by client
+                if delay is None:
+                    raise
+                logger.warning("library write failed (%s); retry %d in %.1f s", error, attempt + 1, delay)
+                time.sleep(delay)
 
     def _upsert(self, records: list[ExperienceRecord], limit: int) -> None:
         for start in range(0, len(records), limit):

@@ -65,12 +65,12 @@ CHILD = textwrap.dedent("""
     class KilledMidPlay(LocalEngine):
         calls = 0
 
-        def generate(self, *args, **kwargs):
+        def submit(self, *args, **kwargs):
             if (run_dir / "progress.json").exists():  # the baseline is done: we are playing
                 KilledMidPlay.calls += 1
-                if KilledMidPlay.calls == 3:
+                if KilledMidPlay.calls == 9:
                     os.kill(os.getpid(), signal.SIGKILL)
-            return super().generate(*args, **kwargs)
+            return super().submit(*args, **kwargs)
 
     improve(config({model_dir!r}, run_dir), LocalModelPool(KilledMidPlay.from_pretrained({model_dir!r}, dtype="float32")))
 """)

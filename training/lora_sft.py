@@ -11,6 +11,7 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from moot.nodes.adapter_registry import check_role_name
 from moot.nodes.adapter_validation import base_fingerprint
 from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
@@ -115,6 +116,7 @@ def train_lora_adapter(
     Raises:
         NotEnoughData: when ``examples`` is empty.
     """
+    check_role_name(role)
     if not examples:
         raise NotEnoughData(f"no training examples for role {role!r}")
     from datasets import Dataset
