@@ -75,6 +75,10 @@ def _records(ids: list[str], documents: list[str | None], metadatas: list[Any]) 
     return records
 
 
+class LibraryUnavailable(RuntimeError):
+    """The library's folder or server cannot be opened; the message names it."""
+
+
 class ExperienceLibrary:
     """Chroma-backed store of node outputs.
 
@@ -103,19 +107,24 @@ class ExperienceLibrary:
             raise ValueError(f"page_size must be positive, got {page_size}")
         self.page_size = page_size
         location = str(location)
-        if location.startswith(("http://", "https://")):
-            url = urlparse(location)
-            self.client = chromadb.HttpClient(
-                host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https"
-            )
-        else:
-            Path(location).mkdir(parents=True, exist_ok=True)
-            self.client = chromadb.PersistentClient(path=location)
         self.location = location
         self._write_lock = threading.Lock()  # writers from many threads share one client
-        self.collection = self.client.get_or_create_collection(
-            collection, embedding_function=offline_embedding_function()
-        )
+        try:
+            if location.startswith(("http://", "https://")):
+                url = urlparse(location)
+                self.client = chromadb.HttpClient(
+                    host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https"
+                )
+            else:
+                if Path(location).exists() and not Path(location).is_dir():
+                    raise NotADirectoryError("it is a file, not a folder")
+                Path(location).mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=location)
+            self.collection = self.client.get_or_create_collection(
+                collection, embedding_function=offline_embedding_function()
+            )
+        except Exception as error:
+            raise LibraryUnavailable(f"cannot open the experience library at {location}: {error}") from error
 
     def add(self, records: Iterable[ExperienceRecord]) -> None:
         """Upsert records (same id: replaced, never duplicated), in server-sized batches.

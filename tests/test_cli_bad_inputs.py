@@ -1,0 +1,104 @@
+"""Every bad input a user can give the CLI: one line naming the culprit, exit code 2, nothing left behind.
+
+The table grows with every new option. None of these rows loads the model: each is refused
+before the run folder is claimed or the model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from moot.cli import app
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# (id, arguments with {tmp} for a scratch folder, text the one-line message must contain)
+BAD_INPUTS = [
+    ("unknown protocol", ["improve", "chess"], "unknown protocol 'chess'"),
+    ("task file missing", ["improve", "debate", "--task", "{tmp}/missing.jsonl"], "missing.jsonl"),
+    ("task is a folder", ["improve", "debate", "--task", "{tmp}"], "is a folder"),
+    ("task not utf-8", ["improve", "debate", "--task", "{tmp}/latin.jsonl"], "latin.jsonl is not UTF-8"),
+    ("task line not json", ["improve", "debate", "--task", "{tmp}/broken.jsonl"], "broken.jsonl:1"),
+    ("eval split", ["improve", "debate", "--eval-split", "train"], "--eval-split"),
+    ("filter", ["improve", "debate", "--filter", "vibes"], "--filter"),
+    ("roles", ["improve", "debate", "--roles", "everyone"], "--roles"),
+    ("level", ["improve", "debate", "--level", "calculus"], "calculus"),
+    ("zero epochs", ["improve", "debate", "--epochs", "0"], "epochs=0"),
+    ("negative epochs", ["improve", "debate", "--epochs", "-1"], "epochs=-1"),
+    ("zero learning rate", ["improve", "debate", "--learning-rate", "0"], "learning rate=0"),
+    ("zero rank", ["improve", "debate", "--rank", "0"], "rank=0"),
+    ("dtype", ["improve", "debate", "--dtype", "float16"], "--dtype"),
+    ("concurrency", ["improve", "debate", "--concurrency", "0"], "--concurrency"),
+    ("vllm without url", ["improve", "debate", "--backend", "vllm"], "--base-url"),
+    ("backend", ["improve", "debate", "--backend", "tpu"], "--backend"),
+    ("unreachable vllm", ["improve", "debate", "--backend", "vllm", "--base-url", "http://127.0.0.1:{port}/v1",
+                          "--request-timeout", "2"], "127.0.0.1:{port}"),
+    ("malformed vllm url", ["improve", "debate", "--backend", "vllm", "--base-url", "nonsense"], "nonsense"),
+    ("unreachable library", ["improve", "debate", "--library", "http://127.0.0.1:{port}"], "127.0.0.1:{port}"),
+    ("library is a file", ["improve", "debate", "--library", "{tmp}/a-file"], "a-file"),
+    ("run dir is a file", ["improve", "debate", "--run-dir", "{tmp}/a-file"], "a-file"),
+    ("run dir under a file", ["improve", "debate", "--run-dir", "{tmp}/a-file/run"], "a-file"),
+    ("resume nothing", ["improve", "debate", "--resume"], "no run to resume"),
+    ("resume and overwrite", ["improve", "debate", "--resume", "--overwrite"], "--resume"),
+    ("used run folder", ["improve", "debate", "--run-dir", "{tmp}/used"], "--resume"),
+    ("selfplay game", ["selfplay", "poker"], "sell-buy"),
+    ("selfplay keep", ["selfplay", "sell-buy", "--keep", "luck"], "won"),
+    ("selfplay variant", ["selfplay", "sell-buy", "--variant", "chaos"], "--variant"),
+    ("selfplay zero learning rate", ["selfplay", "sell-buy", "--learning-rate", "0"], "learning rate=0"),
+    ("selfplay zero epochs", ["selfplay", "sell-buy", "--epochs", "0"], "epochs=0"),
+    ("selfplay warm start", ["selfplay", "sell-buy", "--warm-start-games", "-1"], "--warm-start-games"),
+    ("selfplay dtype", ["selfplay", "sell-buy", "--dtype", "int8"], "--dtype"),
+    ("selfplay unreachable library", ["selfplay", "sell-buy", "--library", "http://127.0.0.1:{port}"], "127.0.0.1:{port}"),
+    ("serve open host without key", ["serve", "--host", "0.0.0.0"], "API key"),
+    ("serve dtype", ["serve", "--dtype", "float64"], "--dtype"),
+    ("report without reports", ["report", "{tmp}"], "no report.json"),
+]
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    (tmp_path / "latin.jsonl").write_bytes('{"question": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "config.json").write_text('{"run_id": "used-1234"}')
+    return tmp_path
+
+
+@pytest.mark.parametrize(("arguments", "message"), [row[1:] for row in BAD_INPUTS], ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_is_one_clear_line_and_exit_2(arguments, message, scratch, monkeypatch):
+    monkeypatch.delenv("MOOT_API_KEY", raising=False)
+    port = unused_port()
+    fill = lambda text: text.format(tmp=scratch, port=port)  # noqa: E731
+    args = [fill(a) for a in arguments]
+    run_dir = scratch / "run"
+    if args[0] in ("improve", "selfplay") and "--run-dir" not in args:
+        args += ["--run-dir", str(run_dir)]
+    before = sorted(p.relative_to(scratch) for p in scratch.rglob("*"))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert fill(message) in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.relative_to(scratch) for p in scratch.rglob("*")) == before  # nothing left behind
+
+
+def test_an_unwritable_run_folder_is_one_clear_line(tmp_path):
+    if os.geteuid() == 0:
+        # root writes anywhere; a read-only place it cannot write is /proc.
+        target = Path("/proc/moot-run")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "run"
+    result = CliRunner().invoke(app, ["improve", "debate", "--run-dir", str(target)])
+    assert result.exit_code == 2 and str(target) in " ".join(result.output.split()), result.output
