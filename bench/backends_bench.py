@@ -19,9 +19,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from moot.graphs import build_debate_graph
 from moot.nodes import LocalEngine, LocalModelPool, ModelPool
-from moot.nodes.debate_agent import DebateConfig
-from moot.nodes.vllm_pool import VLLMModelPool
-from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
+from moot.nodes.debate import DebateConfig
+from moot.nodes.serving.vllm_pool import VLLMModelPool
+from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 from moot.tasks import arithmetic_task
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from moot.nodes import LocalEngine, SamplingParams
-from moot.nodes.compute_dtype import cpu_flags, has_bf16_matrix_units
-from moot.nodes.debate_agent import DebateConfig, agent_conversation
+from moot.nodes.serving.compute_dtype import cpu_flags, has_bf16_matrix_units
+from moot.nodes.debate import DebateConfig, agent_conversation
 from moot.tasks import arithmetic_task
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from moot.nodes import LocalEngine, LocalModelPool
-from moot.nodes.embedded_model import embedded_model_dir
+from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.stores import ExperienceLibrary, ExperienceRecord
 from moot.tasks import arithmetic_task
 

@@ -1,6 +1,6 @@
 """Collaborative problem solving (SiriuS): a chain of roles, each building on the earlier ones.
 
-Roles, prompts and order are data (:class:`~moot.nodes.chain_step.ChainConfig`). A run
+Roles, prompts and order are data (:class:`~moot.nodes.chain.ChainConfig`). A run
 may start with some outputs already given: the chain then runs only the remaining steps,
 which is how a repaired step's downstream roles are re-run.
 """
@@ -14,8 +14,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from moot.nodes.answers import safe_parse
-from moot.nodes.chain_step import ChainConfig, StepOutput, make_step_node
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.chain import ChainConfig, StepOutput, make_step_node
+from moot.nodes.serving.model_pool import ModelPool
 
 
 class ChainState(TypedDict, total=False):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from moot.nodes.critique_roles import (
+from moot.nodes.critique import (
     Attempt,
     CritiqueConfig,
     Feedback,
@@ -22,7 +22,7 @@ from moot.nodes.critique_roles import (
     make_critic_node,
     make_judge_node,
 )
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.serving.model_pool import ModelPool
 
 
 class CritiqueState(TypedDict, total=False):

@@ -15,7 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from moot.nodes.answers import majority_vote
-from moot.nodes.debate_agent import (
+from moot.nodes.debate import (
     AgentTask,
     AgentTurn,
     DebateConfig,
@@ -25,7 +25,7 @@ from moot.nodes.debate_agent import (
     make_agent_node,
     make_summary_node,
 )
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.serving.model_pool import ModelPool
 
 
 class DebateState(TypedDict, total=False):

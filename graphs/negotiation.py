@@ -13,8 +13,8 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from moot.nodes.model_pool import ModelPool
-from moot.nodes.negotiation_player import NegotiationConfig, Turn, make_player_node, referee_turn
+from moot.nodes.serving.model_pool import ModelPool
+from moot.nodes.negotiation import NegotiationConfig, Turn, make_player_node, referee_turn
 from moot.nodes.negotiation_rules import GameState, utilities
 
 

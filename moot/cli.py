@@ -84,8 +84,8 @@ def improve(
     task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
     level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
     iterations: Annotated[int, typer.Option(min=1, help="Play-train-swap iterations.")] = 1,
-    agents: Annotated[int, typer.Option(min=1, help="Debate agents.")] = 3,
-    rounds: Annotated[int, typer.Option(min=1, help="Debate rounds.")] = 2,
+    agents: Annotated[Optional[int], typer.Option(min=1, show_default="3", help="Debate agents (debate only).")] = None,
+    rounds: Annotated[Optional[int], typer.Option(min=1, show_default="2", help="Debate rounds (debate only).")] = None,
     roles: Annotated[str, typer.Option(help="Role scheme: per-agent, generator-critic, per-agent-generator-critic.")] = "per-agent",
     summarize: Annotated[bool, typer.Option(help="Show agents a summary of their peers instead of raw answers.")] = False,
     temperature: Annotated[float, typer.Option(min=0.0, help="Agents' sampling temperature.")] = 0.3,
@@ -119,13 +119,16 @@ def improve(
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
-    from moot.nodes.chain_step import ChainConfig
-    from moot.nodes.critique_roles import CritiqueConfig
-    from moot.nodes.debate_agent import DebateConfig
+    from moot.nodes.chain import ChainConfig
+    from moot.nodes.critique import CritiqueConfig
+    from moot.nodes.debate import DebateConfig
     from moot.tasks import SplitSizes
     from moot.training import CurationConfig, LoraTrainingConfig
-    from moot.training.augmentation import AugmentationConfig
+    from moot.augmentation import AugmentationConfig
 
+    if protocol != "debate" and (agents is not None or rounds is not None):
+        raise typer.BadParameter(f"{protocol} has no agents or rounds; they shape a debate only",
+                                 param_hint="--agents" if agents is not None else "--rounds")
     if eval_split not in ("test", "validation"):
         raise typer.BadParameter("must be 'test' or 'validation'", param_hint="--eval-split")
     if filter not in ("ground_truth", "consensus"):
@@ -141,7 +144,7 @@ def improve(
             eval_split=eval_split,  # type: ignore[arg-type]
             iterations=iterations,
             seed=seed,
-            debate=DebateConfig(n_agents=agents, n_rounds=rounds, roles=roles, summarize=summarize,  # type: ignore[arg-type]
+            debate=DebateConfig(n_agents=agents or 3, n_rounds=rounds or 2, roles=roles, summarize=summarize,  # type: ignore[arg-type]
                                 temperature=temperature, max_tokens=max_tokens),
             chain=ChainConfig(temperature=temperature),
             critique=CritiqueConfig(temperature=temperature, max_retries=max_retries),
@@ -149,7 +152,7 @@ def improve(
             augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
             lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps,
-                                    dtype=dtype),  # type: ignore[arg-type]
+                                    dtype=dtype, seed=seed),  # type: ignore[arg-type]
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
             library=library,
@@ -178,6 +181,7 @@ def selfplay(
     epochs: Annotated[float, typer.Option(help="LoRA epochs of each seat's training.")] = 1.0,
     learning_rate: Annotated[float, typer.Option()] = 2e-4,
     max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
+    seed: Annotated[int, typer.Option(help="Seeds sampling, the warm-start script and LoRA training.")] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
     library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port.")] = None,
     backend: BackendOption = "local",
@@ -206,8 +210,9 @@ def selfplay(
         config = SelfPlayConfig(
             game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
             keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
-            warm_start=WarmStartConfig(games=warm_start_games),
-            lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype),  # type: ignore[arg-type]
+            warm_start=WarmStartConfig(games=warm_start_games, seed=seed), seed=seed,
+            lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype,  # type: ignore[arg-type]
+                                    seed=seed),
             max_examples_per_role=max_examples,
             run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
             backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
@@ -250,8 +255,8 @@ def serve(
         help="Require this key of every request (env MOOT_API_KEY); needed for a --host other than loopback.")] = None,
 ) -> None:
     """Serve the embedded model with vLLM (LoRA enabled) until interrupted; then use --backend vllm."""
-    from moot.nodes.compute_dtype import dtype_name, resolve_dtype
-    from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
+    from moot.nodes.serving.compute_dtype import dtype_name, resolve_dtype
+    from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 
     _check_dtype(dtype)
     with _errors_exit_cleanly():

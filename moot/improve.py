@@ -18,10 +18,10 @@ from typing import Any, Callable, Literal, Sequence
 
 from rich.console import Console
 
-from moot.nodes.chain_step import ChainConfig
-from moot.nodes.critique_roles import CritiqueConfig
-from moot.nodes.debate_agent import DebateConfig
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.chain import ChainConfig
+from moot.nodes.critique import CritiqueConfig
+from moot.nodes.debate import DebateConfig
+from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode, RunProgress
@@ -29,7 +29,7 @@ from moot.runner import BackendConfig, open_run, progress_bar, run_episodes, tim
 from moot.stores import ExperienceLogger
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
-from moot.training.augmentation import AugmentationConfig, augment_failures
+from moot.augmentation import AugmentationConfig, augment_failures
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ class ImproveConfig:
     protocol: str = "debate"
     task: str = "arithmetic"
     level: str = "sum2"
-    sizes: SplitSizes = field(default_factory=lambda: SplitSizes(train=120, validation=100, test=100))
+    sizes: SplitSizes = field(default_factory=SplitSizes)
     eval_split: Literal["validation", "test"] = "test"
     iterations: int = 1
     seed: int = 0
-    debate: DebateConfig = field(default_factory=lambda: DebateConfig(temperature=0.3, max_tokens=16))
+    debate: DebateConfig = field(default_factory=DebateConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     critique: CritiqueConfig = field(default_factory=CritiqueConfig)
     augment: bool = True
@@ -150,7 +150,7 @@ class ImproveRun:
             bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
             stats = augment_failures(
                 failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [experience],
-                self.config.augmentation, on_trajectory=lambda: progress.advance(bar),
+                self.config.augmentation, parser=self.protocol_config.parser, on_trajectory=lambda: progress.advance(bar),
             )
         self.report.augmentation[f"it{iteration}"] = {"failed": len(failed), "per_role": stats.as_dict()}
         for role, row in stats.as_dict().items():

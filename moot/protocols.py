@@ -17,15 +17,15 @@ from moot.graphs.chain import build_chain_graph, chain_outcome
 from moot.graphs.critique import build_critique_graph, critique_outcome
 from moot.graphs.debate import build_debate_graph, debate_outcome
 from moot.nodes.answers import safe_parse
-from moot.nodes.chain_step import ChainConfig, StepOutput
-from moot.nodes.critique_roles import Attempt, CritiqueConfig
-from moot.nodes.debate_agent import DebateConfig
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.chain import ChainConfig, StepOutput
+from moot.nodes.critique import Attempt, CritiqueConfig
+from moot.nodes.debate import DebateConfig
+from moot.nodes.serving.model_pool import ModelPool
 from moot.report import Score
 from moot.stores import Annotator, ExperienceRecord
 from moot.tasks import Problem
 from moot.training import CurationConfig, TrainingExample, chain_training_sets, critique_training_sets, debate_training_sets
-from moot.training.augmentation import FailedTrajectory, Rerun, Step
+from moot.augmentation import FailedTrajectory, Rerun, Step
 
 
 @dataclass(frozen=True)

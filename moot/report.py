@@ -27,6 +27,23 @@ def save_with_plot(report: Any, stem: str) -> tuple[Path, Path]:
     return json_path, report.plot(folder / f"{stem}.png")
 
 
+def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and its standard error (sample standard deviation over the square root of n).
+
+    The one formula every report uses: accuracies (0/1 outcomes), win rates and utilities.
+
+    Example:
+        >>> mean_stderr([1, 0, 1, 1])
+        (0.75, 0.25)
+    """
+    n = len(values)
+    if n == 0:
+        return 0.0, 0.0
+    mean = sum(values) / n
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(variance / n)
+
+
 @dataclass(frozen=True)
 class Score:
     """Accuracy of one configuration on one split, with n and the standard error.
@@ -44,9 +61,8 @@ class Score:
 
     @classmethod
     def of(cls, name: str, outcomes: Sequence[bool], iteration: int = 0) -> "Score":
-        n = len(outcomes)
-        p = sum(outcomes) / n if n else 0.0
-        return cls(name, p, n, math.sqrt(p * (1 - p) / n) if n else 0.0, iteration)
+        accuracy, stderr = mean_stderr([float(o) for o in outcomes])
+        return cls(name, accuracy, len(outcomes), stderr, iteration)
 
 
 @dataclass

@@ -16,11 +16,11 @@ from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from moot.nodes.adapter_registry import check_role_name
-from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
-from moot.nodes.embedded_model import embedded_model_dir
-from moot.nodes.local_engine import LocalEngine
-from moot.nodes.model_pool import LocalModelPool, ModelPool
+from moot.nodes.serving.adapter_registry import check_role_name
+from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
+from moot.nodes.serving.embedded_model import embedded_model_dir
+from moot.nodes.serving.local_engine import LocalEngine
+from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
 from moot.run_folder import RunMode, claim_run_folder
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
@@ -63,7 +63,7 @@ class BackendConfig:
         if self.backend == "vllm":
             if not self.base_url:
                 raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
-            from moot.nodes.vllm_pool import VLLMModelPool
+            from moot.nodes.serving.vllm_pool import VLLMModelPool
 
             return VLLMModelPool(self.base_url, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
                                  timeout_s=self.request_timeout_s, base_model_dir=base_model_dir,
@@ -112,7 +112,7 @@ class OpenedRun:
 def open_run(config: Any, console: Console, mode: RunMode = "new", pool: ModelPool | None = None) -> OpenedRun:
     """Check the servers, claim the run folder, then load the model; on failure leave nothing behind.
 
-    ``config`` is a loop config with ``run_dir``, ``library``, ``model_dir`` and ``backend``.
+    ``config`` is a loop config with ``run_dir``, ``library``, ``model_dir``, ``seed`` and ``backend``.
     A library or vLLM server is reached before anything is written or the model loads, so a
     wrong URL costs a second, not a model load and a stray run folder.
     """
@@ -124,6 +124,9 @@ def open_run(config: Any, console: Console, mode: RunMode = "new", pool: ModelPo
         pool = backend.make_pool(base_model_dir, adapters_root=run_dir / "adapters")
     existed = run_dir.exists()
     settings = start_run(run_dir, config, backend, console, mode, external)
+    import torch
+
+    torch.manual_seed(config.seed)  # unseeded sampling draws from here
     try:
         library = external or ExperienceLibrary(run_dir / "library")
         pool = pool or backend.make_pool(base_model_dir)

@@ -12,7 +12,6 @@ itself, on the same number of games.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -22,14 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
-from moot.nodes.model_pool import ModelPool
-from moot.nodes.negotiation_player import NegotiationConfig
+from moot.nodes.serving.model_pool import ModelPool
+from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
-from moot.report import pyplot, save_with_plot
+from moot.report import mean_stderr, pyplot, save_with_plot
 from moot.runner import BackendConfig, open_run, run_episodes, timed, train_roles
 from moot.stores import ExperienceLogger
-from moot.training import LoraTrainingConfig, negotiation_training_sets
-from moot.training.examples import NegotiationFilter
+from moot.training import LoraTrainingConfig, NegotiationFilter, negotiation_training_sets
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
 FROZEN_BASE = "frozen-base"  # a role that is never trained: the base self-play starts from
@@ -50,6 +48,8 @@ class SelfPlayConfig:
         max_turns: Override the game's turn limit (``None``: the game's own, 8 or 10).
         warm_start: The scripted games the base learns the action format from
             (``games=0``: no warm start; the base is the bare model).
+        seed: Seeds torch's sampling at the start of the run (the CLI also gives it to the
+            warm-start script and to LoRA training), so a run can be repeated from its config.
     """
 
     game: str = "sell-buy"
@@ -58,6 +58,7 @@ class SelfPlayConfig:
     games: int = 48
     eval_games: int = 32
     iterations: int = 1
+    seed: int = 0
     keep: NegotiationFilter = "won"
     utility_threshold: float = 0.0
     temperature: float = 0.7
@@ -88,15 +89,6 @@ class SeatResult:
     invalid_rate: float
 
 
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    if n == 0:
-        return 0.0, 0.0
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var / n)
-
-
 def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | None]) -> SeatResult:
     """Summarize ``seat``'s games; a crashed game counts as no deal, zero utility, a loss."""
     utilities, wins, deals, invalid, turns = [], [], [], 0, 0
@@ -111,8 +103,8 @@ def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | Non
         own = [t for t in state["turns"] if t["player"] == seat]
         turns += len(own)
         invalid += sum(not t["valid"] for t in own)
-    utility, utility_se = _mean_se(utilities)
-    win, win_se = _mean_se(wins)
+    utility, utility_se = mean_stderr(utilities)
+    win, win_se = mean_stderr(wins)
     return SeatResult(iteration, pairing, seat, len(states), round(utility, 3), round(utility_se, 3), round(win, 3),
                       round(win_se, 3), round(sum(deals) / max(1, len(deals)), 3), round(invalid / max(1, turns), 3))
 

@@ -80,7 +80,10 @@ DEFAULT_LEVEL = "sum2"
 
 @dataclass(frozen=True)
 class SplitSizes:
-    train: int = 200
+    """Problems per split. The defaults are the demo's: 120 training problems fit a 20-minute
+    run on 2 cores; 100 validation and 100 test problems give a standard error near 0.04."""
+
+    train: int = 120
     validation: int = 100
     test: int = 100
 

@@ -1,17 +1,43 @@
-"""Nodes call models: chat-model backends, the role pool, and the building blocks graphs wire."""
+"""Nodes call models: the protocols' node builders and configs, over the serving layer.
 
-from .adapter_registry import AdapterRegistry
-from .local_chat_model import LocalChatModel
-from .local_engine import Completion, LocalEngine, SamplingParams
-from .model_pool import LocalModelPool, ModelPool, SharedModelPool
+``moot.nodes.serving`` runs the models (engine, chat models, pools); the modules beside it
+hold each protocol's nodes under the protocol's name (``debate``, ``chain``, ``critique``,
+``negotiation``), as ``moot.graphs`` and ``moot.training`` do.
+"""
+
+from .chain import ChainConfig, ChainStep
+from .critique import CritiqueConfig
+from .debate import DebateConfig, DebatePrompts
+from .negotiation import NegotiationConfig
+from .negotiation_rules import GAMES, game_spec
+from .serving import (
+    AdapterRegistry,
+    Completion,
+    LocalChatModel,
+    LocalEngine,
+    LocalModelPool,
+    ModelPool,
+    SamplingParams,
+    SharedModelPool,
+    VLLMModelPool,
+)
 
 __all__ = [
+    "GAMES",
     "AdapterRegistry",
+    "ChainConfig",
+    "ChainStep",
     "Completion",
+    "CritiqueConfig",
+    "DebateConfig",
+    "DebatePrompts",
     "LocalChatModel",
     "LocalEngine",
     "LocalModelPool",
     "ModelPool",
+    "NegotiationConfig",
     "SamplingParams",
     "SharedModelPool",
+    "VLLMModelPool",
+    "game_spec",
 ]

@@ -18,7 +18,7 @@ def build_tiny_model(folder: Path, seed: int, hidden_size: int = 32) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from moot.nodes.embedded_model import embedded_model_dir
+    from moot.nodes.serving.embedded_model import embedded_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
     torch.manual_seed(seed)

@@ -10,7 +10,7 @@ import pytest
 from conftest import build_tiny_model
 
 from moot.nodes import LocalEngine, LocalModelPool, SamplingParams
-from moot.nodes.adapter_validation import AdapterRejected
+from moot.nodes.serving.adapter_validation import AdapterRejected
 from moot.training import LoraTrainingConfig, TrainingExample, train_lora_adapter
 
 QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]

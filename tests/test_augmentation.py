@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fakes import scripted_pool
 
-from moot.nodes.chain_step import ChainConfig, ChainStep
-from moot.nodes.critique_roles import CritiqueConfig
+from moot.nodes.chain import ChainConfig, ChainStep
+from moot.nodes.critique import CritiqueConfig
 from moot.protocols import CHAIN, CRITIQUE
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import chain_training_sets
-from moot.training.augmentation import AugmentationConfig, augment_failures
+from moot.augmentation import AugmentationConfig, augment_failures
 
 CONFIG = ChainConfig(steps=(
     ChainStep("solver", "You solve.", "Problem: {question}"),

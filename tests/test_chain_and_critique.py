@@ -7,8 +7,8 @@ from fakes import scripted_pool
 
 from moot.graphs.chain import build_chain_graph, chain_outcome
 from moot.graphs.critique import build_critique_graph, critique_outcome
-from moot.nodes.chain_step import ChainConfig, ChainStep
-from moot.nodes.critique_roles import CritiqueConfig
+from moot.nodes.chain import ChainConfig, ChainStep
+from moot.nodes.critique import CritiqueConfig
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import critique_training_sets
 

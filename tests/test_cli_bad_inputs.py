@@ -25,6 +25,8 @@ def unused_port() -> int:
 # (id, arguments with {tmp} for a scratch folder, text the one-line message must contain)
 BAD_INPUTS = [
     ("unknown protocol", ["improve", "chess"], "unknown protocol 'chess'"),
+    ("agents for a chain", ["improve", "chain", "--agents", "4"], "--agents"),
+    ("rounds for critique", ["improve", "critique", "--rounds", "3"], "--rounds"),
     ("task file missing", ["improve", "debate", "--task", "{tmp}/missing.jsonl"], "missing.jsonl"),
     ("task is a folder", ["improve", "debate", "--task", "{tmp}"], "is a folder"),
     ("task not utf-8", ["improve", "debate", "--task", "{tmp}/latin.jsonl"], "latin.jsonl is not UTF-8"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moot.nodes import LocalEngine, compute_dtype
-from moot.nodes.compute_dtype import cpu_flags, has_bf16_matrix_units, resolve_dtype
+from moot.nodes import LocalEngine
+from moot.nodes.serving import compute_dtype
+from moot.nodes.serving.compute_dtype import cpu_flags, has_bf16_matrix_units, resolve_dtype
 from moot.training import AdapterManifest, LoraTrainingConfig, TrainingExample, train_lora_adapter
 
 QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]

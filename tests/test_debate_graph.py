@@ -7,7 +7,7 @@ from fakes import scripted_pool
 
 from moot.graphs import build_debate_graph
 from moot.nodes.answers import majority_vote
-from moot.nodes.debate_agent import DebateConfig
+from moot.nodes.debate import DebateConfig
 
 
 def test_majority_of_final_round_wins_and_rounds_are_complete():

@@ -11,7 +11,7 @@ from langchain_core.language_models import FakeListChatModel
 from langgraph.graph import START, StateGraph
 
 from moot.graphs import build_debate_graph, debate_outcome
-from moot.nodes.debate_agent import DebateConfig
+from moot.nodes.debate import DebateConfig
 from moot.stores import ExperienceLibrary, ExperienceLogger, ExperienceRecord
 from moot.training import CurationConfig, debate_training_sets
 

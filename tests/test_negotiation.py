@@ -9,7 +9,7 @@ from langchain_core.language_models import FakeListChatModel
 
 from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
 from moot.nodes import SharedModelPool
-from moot.nodes.negotiation_player import NegotiationConfig
+from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import GameState, apply, game_spec, parse_action, utilities
 from moot.training import negotiation_training_sets
 

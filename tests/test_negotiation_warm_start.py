@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from langchain_core.language_models import FakeListChatModel
 
 from moot.nodes import SharedModelPool
-from moot.nodes.negotiation_player import NegotiationConfig, player_messages
+from moot.nodes.negotiation import NegotiationConfig, player_messages
 from moot.nodes.negotiation_rules import GAMES, GameState, game_spec, parse_action
 from moot.selfplay import FROZEN_BASE, WARM_START, SelfPlayConfig, SelfPlayRun
 from moot.training import AdapterManifest, LoraTrainingConfig

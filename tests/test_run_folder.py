@@ -16,7 +16,7 @@ from rich.console import Console
 
 from moot.improve import ImproveConfig, improve
 from moot.nodes import LocalEngine, LocalModelPool
-from moot.nodes.debate_agent import DebateConfig
+from moot.nodes.debate import DebateConfig
 from moot.run_folder import RunFolderInUse, claim_run_folder
 from moot.stores import ExperienceLibrary
 from moot.tasks import SplitSizes

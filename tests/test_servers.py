@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from moot.graphs import build_debate_graph, debate_outcome
-from moot.nodes.debate_agent import DebateConfig
-from moot.nodes.embedded_model import embedded_model_dir
-from moot.nodes.adapter_validation import AdapterRejected
-from moot.nodes.vllm_pool import ServerError, VLLMModelPool
-from moot.nodes.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
+from moot.nodes.debate import DebateConfig
+from moot.nodes.serving.embedded_model import embedded_model_dir
+from moot.nodes.serving.adapter_validation import AdapterRejected
+from moot.nodes.serving.vllm_pool import ServerError, VLLMModelPool
+from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 from moot.stores import ExperienceLibrary, ExperienceLogger, ExperienceRecord
 from moot.training import LoraTrainingConfig, TrainingExample, train_lora_adapter
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from moot.nodes.adapter_validation import MANIFEST_FILE
+from moot.nodes.serving.adapter_validation import MANIFEST_FILE
 
 
 @dataclass

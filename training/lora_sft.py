@@ -11,9 +11,9 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-from moot.nodes.adapter_registry import check_role_name
-from moot.nodes.adapter_validation import base_fingerprint
-from moot.nodes.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
+from moot.nodes.serving.adapter_registry import check_role_name
+from moot.nodes.serving.adapter_validation import base_fingerprint
+from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
@@ -30,7 +30,7 @@ class LoraTrainingConfig:
 
     ``dtype`` is the compute type: ``bfloat16`` trains under bf16 autocast with the LoRA
     weights and their optimizer state in float32; ``auto`` chooses it only on CPUs where
-    bf16 matmuls are measurably faster (see :mod:`moot.nodes.compute_dtype`).
+    bf16 matmuls are measurably faster (see :mod:`moot.nodes.serving.compute_dtype`).
     """
 
     rank: int = 16

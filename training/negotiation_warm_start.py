@@ -4,7 +4,7 @@ A 135M model does not write referee-valid actions from instructions alone (measu
 the embedded model: 0 of 156 turns valid), so self-play has nothing to learn from. The
 warm start plays games with a scripted player that always writes a valid action, and
 turns each scripted turn into a training example built with the very prompt the graph
-uses (:func:`~moot.nodes.negotiation_player.player_messages`).
+uses (:func:`~moot.nodes.negotiation.player_messages`).
 
 The script teaches the format, not a strategy: its offers are random within what the
 rules allow, and it accepts or rejects a standing offer at fixed rates whatever the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from moot.nodes.negotiation_player import NegotiationConfig, player_messages, referee_turn
+from moot.nodes.negotiation import NegotiationConfig, player_messages, referee_turn
 from moot.nodes.negotiation_rules import GameState
 
 from .examples import TrainingExample

@@ -53,7 +53,7 @@ def embedded_model_dir(cache: Path | None = None) -> Path:
     transformers, peft, trl and vLLM can all load it.
 
     Example:
-        >>> from moot.nodes.embedded_model import embedded_model_dir
+        >>> from moot.nodes.serving.embedded_model import embedded_model_dir
         >>> (embedded_model_dir() / "config.json").is_file()
         True
     """

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TypedDict
 
 from .answers import AnswerParser, parse_number, safe_parse
-from .model_pool import ModelPool
+from .serving.model_pool import ModelPool
 
 _VERDICT = re.compile(r"\b(true|false|correct|incorrect|wrong|right|yes|no)\b", re.IGNORECASE)
 _POSITIVE = {"true", "correct", "right", "yes"}

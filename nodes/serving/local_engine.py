@@ -6,7 +6,7 @@ adapter (peft's ``adapter_names``), which is several times faster per token than
 them one by one on a CPU. Two schedulers:
 
 * ``continuous`` (default): requests join and leave the running batch between decode steps
-  (see :mod:`~moot.nodes.continuous_batching`);
+  (see :mod:`~moot.nodes.serving.continuous_batching`);
 * ``static``: the requests that arrive within a short window run as one padded
   transformers ``generate`` call, which ends with its longest row.
 """
@@ -49,7 +49,7 @@ class LocalEngine:
             names another base (by fingerprint) is refused.
 
     Example:
-        >>> from moot.nodes.local_engine import LocalEngine, SamplingParams
+        >>> from moot.nodes.serving.local_engine import LocalEngine, SamplingParams
         >>> engine = LocalEngine.from_pretrained()  # the embedded SmolLM2 by default
         >>> [c.text for c in engine.generate([[{"role": "user", "content": "Say hi"}]],
         ...                                   SamplingParams(max_new_tokens=4))] != []
@@ -96,7 +96,7 @@ class LocalEngine:
 
         Args:
             dtype: Compute type; ``auto`` picks bfloat16 only on CPUs where it is measurably
-                faster (see :func:`~moot.nodes.compute_dtype.resolve_dtype`). The float32
+                faster (see :func:`~moot.nodes.serving.compute_dtype.resolve_dtype`). The float32
                 folder is cast at load, so one cache serves both.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -118,7 +118,7 @@ class LocalEngine:
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Load a peft LoRA folder under ``name`` into the running model (base untouched).
 
-        The adapter is validated first (see :mod:`~moot.nodes.adapter_validation`); a load
+        The adapter is validated first (see :mod:`~moot.nodes.serving.adapter_validation`); a load
         that fails anyway is undone, so the engine keeps exactly the adapters it had.
 
         Raises:

@@ -1,4 +1,4 @@
-"""LangChain chat model over a :class:`~moot.nodes.local_engine.LocalEngine`."""
+"""LangChain chat model over a :class:`~moot.nodes.serving.local_engine.LocalEngine`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, TypedDict
 
 from .answers import AnswerParser, parse_number
-from .model_pool import ModelPool
+from .serving.model_pool import ModelPool
 
 
 @dataclass(frozen=True)

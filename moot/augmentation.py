@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 from langchain_core.callbacks import BaseCallbackHandler
 
 from moot.nodes.answers import AnswerParser, parse_number, safe_parse
-from moot.nodes.model_pool import ModelPool
+from moot.nodes.serving.model_pool import ModelPool
 from moot.stores import ExperienceLibrary, ExperienceRecord, record_id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, TypedDict
 
-from .model_pool import ModelPool
+from .serving.model_pool import ModelPool
 from .negotiation_rules import GameSpec, GameState, Offer, apply, parse_action
 
 _ACTIONS = {

@@ -1,0 +1,19 @@
+"""The public API: every exported name resolves, and the CLI starts without the model stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import moot
+
+
+def test_every_public_name_resolves():
+    missing = [name for name in moot.__all__ if getattr(moot, name, None) is None]
+    assert missing == []
+    assert moot.ImproveRun.__module__ == "moot.improve" and moot.LocalModelPool.__module__.startswith("moot.nodes.serving")
+
+
+def test_the_cli_starts_without_importing_torch():
+    code = "import sys, moot.cli; print(sorted(m for m in ('torch', 'transformers', 'chromadb') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -1,0 +1,41 @@
+"""Negotiation's curation rule: a player's valid turns from the games its outcome passed a filter."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Literal
+
+from moot.stores import ExperienceRecord
+
+from .examples import TrainingExample, example_of
+
+NegotiationFilter = Literal["won", "deal", "utility"]
+
+
+def negotiation_training_sets(
+    records: Iterable[ExperienceRecord], keep: NegotiationFilter = "won", utility_threshold: float = 0.0
+) -> dict[str, list[TrainingExample]]:
+    """A player's valid turns from the games its outcome passed ``keep``.
+
+    ``won``: it ended with more utility than its opponent; ``deal``: the game closed;
+    ``utility``: its utility reached ``utility_threshold``. Invalid turns never train.
+
+    Example:
+        >>> from moot.stores import ExperienceRecord
+        >>> turn = ExperienceRecord("t", "ACTION: ACCEPT", [], {"node": "player", "role": "buyer",
+        ...                         "valid": True, "won": True, "deal": True, "utility": 5.0})
+        >>> [len(v) for v in negotiation_training_sets([turn]).values()]
+        [1]
+    """
+    sets: dict[str, list[TrainingExample]] = defaultdict(list)
+    for record in records:
+        if record["node"] != "player" or not record["valid"] or "error" in record.metadata:
+            continue
+        passed = {
+            "won": bool(record["won"]),
+            "deal": bool(record["deal"]),
+            "utility": record["utility"] is not None and float(record["utility"]) >= utility_threshold,
+        }[keep]
+        if passed:
+            sets[str(record["role"])].append(example_of(record))
+    return dict(sets)
