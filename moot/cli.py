@@ -56,9 +56,16 @@ ApiKeyOption = Annotated[Optional[str], typer.Option(
 DtypeOption = Annotated[str, typer.Option(
     help="Compute type of the model and of training: auto (bfloat16 where the CPU has bf16 matrix units and "
          "a probe shows it faster, else float32), float32 or bfloat16.")]
+ResumeOption = Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")]
 OverwriteOption = Annotated[bool, typer.Option(help="Clear --run-dir (and its records) if it holds another run.")]
 ConcurrencyOption = Annotated[int, typer.Option(
     min=1, help="Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8).")]
+
+
+def _mode(resume: bool, overwrite: bool) -> str:
+    if resume and overwrite:
+        raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+    return "resume" if resume else "overwrite" if overwrite else "new"
 
 
 def _check_dtype(dtype: str) -> None:
@@ -114,7 +121,7 @@ def improve(
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
     api_key: ApiKeyOption = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")] = False,
+    resume: ResumeOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
@@ -158,9 +165,7 @@ def improve(
             library=library,
             backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
         )
-        if resume and overwrite:
-            raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
-        run_improve(config, console=console, mode="resume" if resume else "overwrite" if overwrite else "new")
+        run_improve(config, console=console, mode=_mode(resume, overwrite))
 
 
 @app.command()
@@ -192,6 +197,7 @@ def selfplay(
     concurrency: ConcurrencyOption = 32,
     dtype: DtypeOption = "auto",
     api_key: ApiKeyOption = None,
+    resume: ResumeOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
@@ -217,7 +223,7 @@ def selfplay(
             run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
             backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
         )
-        run_selfplay(config, console=console, overwrite=overwrite)
+        run_selfplay(config, console=console, mode=_mode(resume, overwrite))
 
 
 @app.command()

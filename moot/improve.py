@@ -12,9 +12,9 @@ are parameters. Everything a run makes lives in its run folder::
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from rich.console import Console
 
@@ -24,9 +24,9 @@ from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
-from moot.run_folder import RunMode, RunProgress
-from moot.runner import BackendConfig, open_run, progress_bar, run_episodes, timed, train_roles
-from moot.stores import ExperienceLogger
+from moot.run_folder import RunMode
+from moot.run_loop import RunLoop, episode_id
+from moot.runner import BackendConfig, progress_bar
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
 from moot.augmentation import AugmentationConfig, augment_failures
@@ -89,8 +89,8 @@ class ImproveConfig:
         return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
 
 
-class ImproveRun:
-    """One run of the loop; use :func:`improve` unless you need the pieces.
+class ImproveRun(RunLoop[ImproveReport]):
+    """One run of the improve loop (see :class:`~moot.run_loop.RunLoop` for what every loop shares).
 
     Args:
         mode: ``new`` refuses a run folder that holds another run; ``resume`` continues the
@@ -100,39 +100,33 @@ class ImproveRun:
 
     def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None,
                  mode: RunMode = "new"):
-        self.config = config
-        self.console = console or Console()
         self.protocol: Protocol = get_protocol(config.protocol)
         self.task = config.load_task()
-        self.run_dir = Path(config.run_dir)
-        opened = open_run(config, self.console, mode, pool)
-        settings, self.run_id, self.library = opened.settings, opened.run_id, opened.library
-        self.base_model_dir, self.pool = opened.base_model_dir, opened.pool
-        self.progress = RunProgress(self.run_dir)
         self.protocol_config = config.protocol_config
-        self.report = ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, config.eval_split,
-                                    config=settings)
+        super().__init__(config, pool, console, mode)
 
-    def play(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str, iteration: int,
-             label: str) -> list[dict | None]:
-        """Run one episode per problem, logging every model call; failed episodes give None."""
-        base = {"run": self.run_id, "iteration": iteration, "task": self.task.name,
-                "protocol": protocol.name, "split": split, "setting": label}
+    def new_report(self, settings: dict[str, Any]) -> ImproveReport:
+        return ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, self.config.eval_split, config=settings)
+
+    def play_problems(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str,
+                      iteration: int, label: str) -> list[dict | None]:
+        """Run one logged episode per problem; failed episodes give None."""
         if split == "train":
-            # Episodes this run already played to the end (on an earlier attempt) are not played
-            # again: their records are in the library. Evaluations rerun whole, upserting.
-            finished = {r["episode"] for r in self.library.find(run=self.run_id, iteration=iteration, split=split)
-                        if r["error"] is None}
-            problems = [p for p in problems if f"{split}/{label}/it{iteration}/{p.id}" not in finished]
-        metadata = [{**base, "episode": f"{split}/{label}/it{iteration}/{p.id}", "problem_id": p.id,
-                     "target": p.answer, "question": p.question} for p in problems]
-        return run_episodes(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
-                            metadata, self._experience(protocol), self.console, f"{label} ({split}, iteration {iteration})",
-                            self.config.concurrency)
+            # Episodes an earlier attempt of this run played to the end are not played again:
+            # their records are in the library. Evaluations rerun whole, upserting.
+            finished = self.finished_episodes(iteration, split)
+            problems = [p for p in problems if episode_id(split, label, iteration, p.id) not in finished]
+        metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=p.id, protocol=protocol.name,
+                                          task=self.task.name, problem_id=p.id, target=p.answer, question=p.question)
+                    for p in problems]
+        # Each protocol annotates its own records (the single-agent baseline is a debate).
+        return self.play(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
+                         metadata, protocol.annotate, f"{label} ({split}, iteration {iteration})")
 
     def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
         problems = self.task.split(self.config.eval_split)
-        states = self.play(problems, protocol, protocol_config, split=self.config.eval_split, iteration=iteration, label=name)
+        states = self.play_problems(problems, protocol, protocol_config, split=self.config.eval_split,
+                                    iteration=iteration, label=name)
         outcomes = [s is not None and protocol.final_answer(s) == p.answer for s, p in zip(states, problems)]
         score = Score.of(name, outcomes, iteration)
         extra = protocol.extra_scores(self.config.eval_split, states, problems, iteration)
@@ -146,7 +140,7 @@ class ImproveRun:
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         failed = self.protocol.failed_trajectories(records, self.protocol_config)
         cap = self.config.augmentation.max_trajectories
-        with progress_bar(self.console) as progress, self._experience(self.protocol) as experience:
+        with progress_bar(self.console) as progress, self.logger(self.protocol.annotate) as experience:
             bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
             stats = augment_failures(
                 failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [experience],
@@ -159,41 +153,7 @@ class ImproveRun:
     def train_and_swap(self, iteration: int) -> None:
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
-        self.report.training.extend(train_roles(
-            sets, self.protocol.roles(self.protocol_config), self.pool, self.base_model_dir,
-            self.run_dir / "adapters" / f"it{iteration}", iteration, self.config.lora, self.console,
-            self.config.max_examples_per_role,
-        ))
-
-    def _experience(self, protocol: Protocol) -> ExperienceLogger:
-        # Each protocol annotates its own records (the single-agent baseline is a debate).
-        return ExperienceLogger(self.library, annotate=protocol.annotate, flush_every_s=self.config.flush_every_s)
-
-    def _snapshot(self) -> dict[str, Any]:
-        report = asdict(self.report)
-        return {key: report[key] for key in ("scores", "training", "augmentation", "timings_s")}
-
-    def _restore(self, snapshot: dict[str, Any]) -> None:
-        self.report.scores = [Score(**score) for score in snapshot["scores"]]
-        self.report.training = snapshot["training"]
-        self.report.augmentation = snapshot["augmentation"]
-        self.report.timings_s.update(snapshot["timings_s"])
-
-    def _phase(self, key: str, action: Callable[[], None]) -> None:
-        """Run one phase, or, when an earlier attempt of this run finished it, take its results."""
-        if self.progress.done(key):
-            self._restore(self.progress.result(key))
-            self.console.print(f"[dim]{key}: finished before this resume; not redone[/]")
-            return
-        with timed(self.report.timings_s, key):
-            action()
-        self.progress.finish(key, self._snapshot())
-
-    def _republish(self, iteration: int) -> None:
-        """Serve an iteration's adapters again in this process's fresh pool (on resume)."""
-        for entry in self.report.training:
-            if entry["iteration"] == iteration and entry.get("train_loss") is not None:
-                entry["version"] = self.pool.publish(entry["role"], self.run_dir / "adapters" / f"it{iteration}" / entry["role"])
+        self.train(sets, self.protocol.roles(self.protocol_config), iteration, self.config.lora)
 
     def run(self) -> ImproveReport:
         # The single agent is the base model answering alone, greedy: a debate of one.
@@ -209,22 +169,16 @@ class ImproveRun:
             if self.protocol.single_agent_learns:
                 self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
 
-        self._phase("baseline", baseline)
+        self.phase("baseline", baseline)
         for iteration in range(1, self.config.iterations + 1):
-            self._phase(f"play_it{iteration}", lambda: self.play(
+            self.phase(f"play_it{iteration}", lambda: self.play_problems(
                 self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
             if self.config.augment and self.protocol.repairable:
-                self._phase(f"augment_it{iteration}", lambda: self.augment(iteration))
-            trained = self.progress.done(f"train_it{iteration}")
-            self._phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration))
-            if trained:
-                self._republish(iteration)
-            self._phase(f"eval_it{iteration}", lambda: evaluation(iteration))
-        self.report.timings_s["total"] = round(sum(v for k, v in self.report.timings_s.items() if k != "total"), 1)
-        json_path, png_path = self.report.save()
-        self.console.print(self.report.table())
-        self.console.print(f"report: {json_path}  plot: {png_path}")
-        return self.report
+                self.phase(f"augment_it{iteration}", lambda: self.augment(iteration))
+            if self.phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration)):
+                self.republish(iteration)
+            self.phase(f"eval_it{iteration}", lambda: evaluation(iteration))
+        return self.finish()
 
 
 def improve(config: ImproveConfig = ImproveConfig(), pool: ModelPool | None = None, console: Console | None = None,

@@ -1,12 +1,17 @@
-"""Scores with their uncertainty, and the improve report as a table, JSON and a plot."""
+"""Scores with their uncertainty, and the reports every run writes: JSON, a table and a plot.
+
+:class:`RunReport` is what every loop's report shares (training entries, timings, the
+run's settings, saving); :class:`ImproveReport` adds held-out scores, and the self-play
+report (in :mod:`moot.selfplay`) adds per-seat results.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 
 def pyplot() -> Any:
@@ -19,12 +24,44 @@ def pyplot() -> Any:
     return plt
 
 
-def save_with_plot(report: Any, stem: str) -> tuple[Path, Path]:
-    """Write a report dataclass as ``<stem>.json`` and its ``plot`` as ``<stem>.png`` in its run folder."""
-    folder = Path(report.run_dir)
-    json_path = folder / f"{stem}.json"
-    json_path.write_text(json.dumps(asdict(report), indent=2, default=str))
-    return json_path, report.plot(folder / f"{stem}.png")
+@dataclass
+class RunReport:
+    """What every run reports: its folder, training entries, phase timings and settings.
+
+    A subclass names its files (``stem``), draws its ``plot`` and its ``table``, and says how
+    its own results come back from JSON (``restore``), which is how a resumed run picks up
+    the results of the phases it does not redo.
+    """
+
+    stem: ClassVar[str] = "report"
+
+    run_dir: str
+    _: KW_ONLY
+    training: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` and ``<stem>.png`` into the run folder."""
+        folder = Path(self.run_dir)
+        json_path = folder / f"{self.stem}.json"
+        json_path.write_text(json.dumps(asdict(self), indent=2, default=str))
+        return json_path, self.plot(folder / f"{self.stem}.png")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The results so far, as JSON (the settings are left out: the run folder keeps them)."""
+        return {k: v for k, v in json.loads(json.dumps(asdict(self), default=str)).items() if k not in ("run_dir", "config")}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take the results of a :meth:`snapshot` back."""
+        for key, value in snapshot.items():
+            setattr(self, key, value)
+
+    def plot(self, path: Path) -> Path:
+        raise NotImplementedError
+
+    def table(self) -> Any:
+        raise NotImplementedError
 
 
 def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
@@ -66,22 +103,17 @@ class Score:
 
 
 @dataclass
-class ImproveReport:
-    """What one improve run measured."""
+class ImproveReport(RunReport):
+    """What one improve run measured: held-out scores, training and augmentation."""
 
-    run_dir: str
     protocol: str
     task: str
     split: str
     scores: list[Score] = field(default_factory=list)
-    training: list[dict[str, Any]] = field(default_factory=list)
     augmentation: dict[str, Any] = field(default_factory=dict)
-    timings_s: dict[str, float] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
 
-    def save(self) -> tuple[Path, Path]:
-        """Write ``report.json`` and ``report.png`` into the run folder."""
-        return save_with_plot(self, "report")
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        super().restore({**snapshot, "scores": [Score(**s) for s in snapshot["scores"]]})
 
     def plot(self, path: Path) -> Path:
         plt = pyplot()

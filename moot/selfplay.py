@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from matplotlib.ticker import MaxNLocator
 from rich.console import Console
@@ -24,9 +24,10 @@ from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
 from moot.nodes.serving.model_pool import ModelPool
 from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
-from moot.report import mean_stderr, pyplot, save_with_plot
-from moot.runner import BackendConfig, open_run, run_episodes, timed, train_roles
-from moot.stores import ExperienceLogger
+from moot.report import RunReport, mean_stderr, pyplot
+from moot.run_folder import RunMode
+from moot.run_loop import RunLoop, episode_id
+from moot.runner import BackendConfig
 from moot.training import LoraTrainingConfig, NegotiationFilter, negotiation_training_sets
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
@@ -70,6 +71,7 @@ class SelfPlayConfig:
     library: str | None = None
     model_dir: Path | None = None
     concurrency: int = 32
+    flush_every_s: float = 10.0
     backend: BackendConfig = field(default_factory=BackendConfig)
 
 
@@ -110,17 +112,16 @@ def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | Non
 
 
 @dataclass
-class SelfPlayReport:
-    run_dir: str
+class SelfPlayReport(RunReport):
+    """What one self-play run measured: each seat against the frozen base, per iteration."""
+
+    stem: ClassVar[str] = "selfplay_report"
+
     game: str
     results: list[SeatResult] = field(default_factory=list)
-    training: list[dict[str, Any]] = field(default_factory=list)
-    timings_s: dict[str, float] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
 
-    def save(self) -> tuple[Path, Path]:
-        """Write ``selfplay_report.json`` and ``selfplay_report.png`` into the run folder."""
-        return save_with_plot(self, "selfplay_report")
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        super().restore({**snapshot, "results": [SeatResult(**r) for r in snapshot["results"]]})
 
     def plot(self, path: Path) -> Path:
         plt = pyplot()
@@ -153,52 +154,50 @@ class SelfPlayReport:
         return table
 
 
-class SelfPlayRun:
-    """One self-play run; use :func:`selfplay` unless you need the pieces.
+class SelfPlayRun(RunLoop[SelfPlayReport]):
+    """One self-play run (see :class:`~moot.run_loop.RunLoop` for what every loop shares).
 
     Args:
-        overwrite: Clear a run folder that holds another run instead of refusing it.
-            Self-play has no resume yet: an interrupted run starts over with ``overwrite``.
+        mode: ``new``, ``resume`` (continue at the first unfinished phase and game) or
+            ``overwrite``.
     """
 
     def __init__(self, config: SelfPlayConfig, pool: ModelPool | None = None, console: Console | None = None,
-                 overwrite: bool = False):
-        self.config = config
-        self.console = console or Console()
+                 mode: RunMode = "new"):
         overrides = {} if config.max_turns is None else {"max_turns": config.max_turns}
         self.spec = game_spec(config.game, config.variant, **overrides)
-        self.run_dir = Path(config.run_dir)
-        opened = open_run(config, self.console, "overwrite" if overwrite else "new", pool)
-        settings, self.run_id, self.library = opened.settings, opened.run_id, opened.library
-        self.base_model_dir, self.pool = opened.base_model_dir, opened.pool
-        # run_episodes flushes after every batch of games, so one logger serves the whole run.
-        self.experience = ExperienceLogger(self.library, annotate=negotiation_outcome)
-        self.report = SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
         self.adapters: dict[str, Path] = {}  # each seat's current adapter folder, to go on training from
+        super().__init__(config, pool, console, mode)
+
+    def new_report(self, settings: dict[str, Any]) -> SelfPlayReport:
+        return SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
 
     def _negotiation(self, seats: dict[str, str]) -> NegotiationConfig:
         return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
 
-    def play(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
+    def play_games(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
         graph = build_negotiation_graph(self.pool, self._negotiation(seats))
-        metadata = [{"run": self.run_id, "iteration": iteration, "protocol": "negotiation", "task": self.spec.name,
-                     "split": split, "setting": label, "episode": f"{split}/{label}/it{iteration}/game-{g}"}
-                    for g in range(games)]
-        return run_episodes(graph, [{} for _ in range(games)], metadata, self.experience, self.console,
-                            f"{label} (iteration {iteration})", self.config.concurrency)
+        items = [f"game-{g}" for g in range(games)]
+        if split == "train":  # games an earlier attempt finished are not replayed
+            finished = self.finished_episodes(iteration, split)
+            items = [i for i in items if episode_id(split, label, iteration, i) not in finished]
+        metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=item,
+                                          protocol="negotiation", task=self.spec.name) for item in items]
+        return self.play(graph, [{} for _ in items], metadata, negotiation_outcome, f"{label} (iteration {iteration})")
 
     def evaluate(self, iteration: int) -> None:
         players = self.spec.players
         if iteration == 0:
-            states = self.play({p: FROZEN_BASE for p in players}, self.config.eval_games, split="eval", iteration=0,
-                               label="base vs base")
+            states = self.play_games({p: FROZEN_BASE for p in players}, self.config.eval_games, split="eval",
+                                     iteration=0, label="base vs base")
             pairs = [(p, "base vs base", states) for p in players]
         else:
             pairs = []
             for seat in players:
                 seats = {p: (seat if p == seat else FROZEN_BASE) for p in players}
                 label = f"trained {seat} vs frozen base"
-                pairs.append((seat, label, self.play(seats, self.config.eval_games, split="eval", iteration=iteration, label=label)))
+                pairs.append((seat, label, self.play_games(seats, self.config.eval_games, split="eval",
+                                                           iteration=iteration, label=label)))
         for seat, label, states in pairs:
             result = seat_result(iteration, label, seat, states)
             self.report.results.append(result)
@@ -207,44 +206,51 @@ class SelfPlayRun:
                                f"invalid {result.invalid_rate:.2f}")
 
     def warm_start(self) -> None:
-        """Train one adapter on scripted games (both seats' turns) and serve it as the base of every role."""
+        """Train one adapter on scripted games (both seats' turns)."""
         warm = self.config.warm_start
-        if warm.games == 0:
-            return
         examples = warm_start_examples(self._negotiation({}), warm)
-        adapters_dir = self.run_dir / "adapters" / "it0"
         lora = replace(self.config.lora, epochs=warm.epochs, learning_rate=warm.learning_rate)
-        self.report.training.extend(train_roles({WARM_START: examples}, [WARM_START], self.pool, self.base_model_dir,
-                                                adapters_dir, 0, lora, self.console, publish=False))
-        self.pool.publish(FROZEN_BASE, adapters_dir / WARM_START)
+        self.train({WARM_START: examples}, [WARM_START], 0, lora, publish=False)
+
+    def serve_warm_start(self) -> None:
+        """Serve the warm-start adapter as the frozen base and as every seat's start."""
+        folder = self.adapters_dir(0) / WARM_START
+        self.pool.publish(FROZEN_BASE, folder)
         for seat in self.spec.players:
-            self.pool.publish(seat, adapters_dir / WARM_START)
-            self.adapters[seat] = adapters_dir / WARM_START
+            self.pool.publish(seat, folder)
+            self.adapters[seat] = folder
+
+    def train_seats(self, iteration: int) -> None:
+        """Each seat goes on training its own adapter on its kept turns."""
+        records = self.library.find(run=self.run_id, iteration=iteration, split="train")
+        sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
+        self.train(sets, list(self.spec.players), iteration, self.config.lora, init_adapters=self.adapters)
+
+    def _track_adapters(self, iteration: int) -> None:
+        for entry in self.report.training:
+            if entry["iteration"] == iteration and entry.get("train_loss") is not None:
+                self.adapters[entry["role"]] = self.adapters_dir(iteration) / entry["role"]
 
     def run(self) -> SelfPlayReport:
-        timings, players = self.report.timings_s, self.spec.players
-        with timed(timings, "total"):
-            with timed(timings, "warm start"):
-                self.warm_start()
-            self.evaluate(0)
-            for iteration in range(1, self.config.iterations + 1):
-                with timed(timings, f"it{iteration}"):
-                    self.play({p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play")
-                    records = self.library.find(run=self.run_id, iteration=iteration, split="train")
-                    sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
-                    adapters_dir = self.run_dir / "adapters" / f"it{iteration}"
-                    entries = train_roles(sets, list(players), self.pool, self.base_model_dir, adapters_dir, iteration,
-                                          self.config.lora, self.console, self.config.max_examples_per_role, self.adapters)
-                    self.adapters.update({e["role"]: adapters_dir / e["role"] for e in entries if "train_loss" in e})
-                    self.report.training.extend(entries)
-                    self.evaluate(iteration)
-        json_path, png_path = self.report.save()
-        self.console.print(self.report.table())
-        self.console.print(f"report: {json_path}  plot: {png_path}")
-        return self.report
+        players = self.spec.players
+        if self.config.warm_start.games > 0:
+            self.phase("warm start", self.warm_start)
+            self.serve_warm_start()
+        self.phase("eval_it0", lambda: self.evaluate(0))
+        for iteration in range(1, self.config.iterations + 1):
+            self.phase(f"play_it{iteration}", lambda: self.play_games(
+                {p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play"))
+            if self.phase(f"train_it{iteration}", lambda: self.train_seats(iteration)):
+                self.republish(iteration)
+            self._track_adapters(iteration)
+            self.phase(f"eval_it{iteration}", lambda: self.evaluate(iteration))
+        return self.finish()
 
 
 def selfplay(config: SelfPlayConfig = SelfPlayConfig(), pool: ModelPool | None = None, console: Console | None = None,
-             overwrite: bool = False) -> SelfPlayReport:
-    """Run negotiation self-play and return its report (also saved in the run folder)."""
-    return SelfPlayRun(config, pool, console, overwrite).run()
+             mode: RunMode = "new") -> SelfPlayReport:
+    """Run negotiation self-play and return its report (also saved in the run folder).
+
+    ``mode``: ``new``, ``resume`` or ``overwrite`` (see :class:`SelfPlayRun`).
+    """
+    return SelfPlayRun(config, pool, console, mode).run()
