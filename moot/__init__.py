@@ -20,7 +20,7 @@ _EXPORTS = {
     # names, so the package exports the run classes: ImproveRun(config).run())
     "ImproveConfig": "moot.improve", "ImproveRun": "moot.improve",
     "SelfPlayConfig": "moot.selfplay", "SelfPlayRun": "moot.selfplay",
-    "BackendConfig": "moot.runner", "SplitSizes": "moot.tasks", "Task": "moot.tasks", "Problem": "moot.tasks",
+    "BackendConfig": "moot.runner", "RunConfig": "moot.runner", "SplitSizes": "moot.tasks", "Task": "moot.tasks", "Problem": "moot.tasks",
     "arithmetic_task": "moot.tasks", "jsonl_task": "moot.tasks",
     # the protocols
     "Protocol": "moot.protocols", "PROTOCOLS": "moot.protocols", "get_protocol": "moot.protocols",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from rich.console import Console
@@ -26,7 +25,7 @@ from moot.protocols import DEBATE, Protocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop, episode_id
-from moot.runner import BackendConfig, progress_bar
+from moot.runner import RunConfig, progress_bar
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
 from moot.augmentation import AugmentationConfig, augment_failures
@@ -35,8 +34,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ImproveConfig:
-    """Settings of one improve run (saved as the run folder's ``config.json``).
+class ImproveConfig(RunConfig):
+    """Settings of one improve run (saved as the run folder's ``config.json``), beside those of :class:`RunConfig`.
 
     Attributes:
         protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
@@ -47,13 +46,6 @@ class ImproveConfig:
         iterations: Play-train-swap rounds.
         debate, chain, critique: Settings of each protocol (only the played one is used).
         augment: Repair failed trajectories before training (SiriuS; chain and critique).
-        run_dir: The run folder.
-        library: Chroma location (a folder, or ``http://host:port``); default: in the run folder.
-        model_dir: Base model folder; default: the embedded SmolLM2.
-        max_examples_per_role: Cap on each role's training set (a CPU time budget).
-        concurrency: Episodes in flight at once (their model calls batch together).
-        flush_every_s: Finished episodes are written to the library at least this often, so
-            a kill loses at most this much play (``--resume`` replays it).
     """
 
     protocol: str = "debate"
@@ -62,7 +54,6 @@ class ImproveConfig:
     sizes: SplitSizes = field(default_factory=SplitSizes)
     eval_split: Literal["validation", "test"] = "test"
     iterations: int = 1
-    seed: int = 0
     debate: DebateConfig = field(default_factory=DebateConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     critique: CritiqueConfig = field(default_factory=CritiqueConfig)
@@ -70,13 +61,6 @@ class ImproveConfig:
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
-    max_examples_per_role: int | None = 64
-    run_dir: Path = Path("runs/latest")
-    library: str | None = None
-    model_dir: Path | None = None
-    concurrency: int = 32
-    flush_every_s: float = 10.0
-    backend: BackendConfig = field(default_factory=BackendConfig)
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":

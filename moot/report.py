@@ -60,6 +60,13 @@ class RunReport:
     def plot(self, path: Path) -> Path:
         raise NotImplementedError
 
+    @staticmethod
+    def _save_figure(fig: Any, path: Path) -> Path:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        pyplot().close(fig)
+        return path
+
     def table(self) -> Any:
         raise NotImplementedError
 
@@ -127,10 +134,7 @@ class ImproveReport(RunReport):
         ax.set_title(f"{self.protocol} on {self.task}")
         ax.set_ylim(0, min(1.0, max([s.accuracy + s.stderr for s in self.scores] + [0.1]) + 0.1))
         plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        return self._save_figure(fig, path)
 
     def table(self) -> Any:
         from rich.table import Table

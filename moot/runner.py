@@ -72,6 +72,32 @@ class BackendConfig:
         raise ValueError(f"unknown backend {self.backend!r}; use local or vllm")
 
 
+@dataclass
+class RunConfig:
+    """The settings every run has, whatever it plays (the loops' configs extend it).
+
+    Attributes:
+        seed: Seeds sampling and training, so a run can be repeated from its config.
+        max_examples_per_role: Cap on each role's training set (a CPU time budget).
+        run_dir: The run folder.
+        library: Chroma location (a folder, or ``http://host:port``); default: in the run folder.
+        model_dir: Base model folder; default: the embedded SmolLM2.
+        concurrency: Episodes in flight at once (their model calls batch together).
+        flush_every_s: Finished episodes are written to the library at least this often, so
+            a kill loses at most this much play (``--resume`` replays it).
+        backend: Where the models run, and in which dtype.
+    """
+
+    seed: int = 0
+    max_examples_per_role: int | None = 64
+    run_dir: Path = Path("runs/latest")
+    library: str | None = None
+    model_dir: Path | None = None
+    concurrency: int = 32
+    flush_every_s: float = 10.0
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+
 def _json_value(value: Any) -> str:
     # A function (an answer parser) is recorded by name, not by its address in this process.
     if callable(value) and hasattr(value, "__qualname__"):

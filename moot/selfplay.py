@@ -27,7 +27,7 @@ from moot.nodes.negotiation_rules import game_spec
 from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop, episode_id
-from moot.runner import BackendConfig
+from moot.runner import RunConfig
 from moot.training import LoraTrainingConfig, NegotiationFilter, negotiation_training_sets
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
@@ -36,8 +36,8 @@ WARM_START = "warm-start"
 
 
 @dataclass
-class SelfPlayConfig:
-    """Settings of a self-play run.
+class SelfPlayConfig(RunConfig):
+    """Settings of a self-play run, beside those of :class:`~moot.runner.RunConfig`.
 
     Attributes:
         game: ``resource-exchange``, ``sell-buy`` or ``ultimatum``.
@@ -49,8 +49,6 @@ class SelfPlayConfig:
         max_turns: Override the game's turn limit (``None``: the game's own, 8 or 10).
         warm_start: The scripted games the base learns the action format from
             (``games=0``: no warm start; the base is the bare model).
-        seed: Seeds torch's sampling at the start of the run (the CLI also gives it to the
-            warm-start script and to LoRA training), so a run can be repeated from its config.
     """
 
     game: str = "sell-buy"
@@ -59,20 +57,13 @@ class SelfPlayConfig:
     games: int = 48
     eval_games: int = 32
     iterations: int = 1
-    seed: int = 0
     keep: NegotiationFilter = "won"
     utility_threshold: float = 0.0
     temperature: float = 0.7
     max_tokens: int = 40
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
-    max_examples_per_role: int | None = 64
     run_dir: Path = Path("runs/selfplay")
-    library: str | None = None
-    model_dir: Path | None = None
-    concurrency: int = 32
-    flush_every_s: float = 10.0
-    backend: BackendConfig = field(default_factory=BackendConfig)
 
 
 @dataclass(frozen=True)
@@ -139,10 +130,7 @@ class SelfPlayReport(RunReport):
             ax.set_title(title)
             ax.legend()
         fig.suptitle(f"{self.game} self-play (±1 s.e.)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        return self._save_figure(fig, path)
 
     def table(self) -> Table:
         table = Table(title=f"{self.game}: each seat against a frozen base opponent")

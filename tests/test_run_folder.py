@@ -18,6 +18,7 @@ from moot.improve import ImproveConfig, improve
 from moot.nodes import LocalEngine, LocalModelPool
 from moot.nodes.debate import DebateConfig
 from moot.run_folder import RunFolderInUse, claim_run_folder
+from moot.runner import BackendConfig
 from moot.stores import ExperienceLibrary
 from moot.tasks import SplitSizes
 
@@ -47,7 +48,7 @@ def config(model_dir, run_dir) -> ImproveConfig:
     return ImproveConfig(
         protocol="debate", level="sum1", sizes=SplitSizes(train=12, validation=2, test=3), iterations=1,
         debate=DebateConfig(n_agents=2, n_rounds=1, temperature=0.0, max_tokens=3), run_dir=run_dir,
-        model_dir=model_dir, concurrency=2, flush_every_s=0.0, backend=__import__("moot").runner.BackendConfig(dtype="float32"),
+        model_dir=model_dir, concurrency=2, flush_every_s=0.0, backend=BackendConfig(dtype="float32"),
     )
 
 
