@@ -131,7 +131,7 @@ def improve(
     from moot.nodes.debate import DebateConfig
     from moot.tasks import SplitSizes
     from moot.training import CurationConfig, LoraTrainingConfig
-    from moot.augmentation import AugmentationConfig
+    from moot.protocols.augmentation import AugmentationConfig
 
     if protocol != "debate" and (agents is not None or rounds is not None):
         raise typer.BadParameter(f"{protocol} has no agents or rounds; they shape a debate only",

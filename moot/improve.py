@@ -21,14 +21,14 @@ from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.protocols import DEBATE, Protocol, get_protocol
+from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop, episode_id
 from moot.runner import RunConfig, progress_bar
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
-from moot.augmentation import AugmentationConfig, augment_failures
+from moot.protocols.augmentation import AugmentationConfig, augment_failures
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ class ImproveConfig(RunConfig):
         return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
 
 
+TASK_PROTOCOLS = ("debate", "chain", "critique")
+"""The protocols that answer a task's questions (their configs are fields of :class:`ImproveConfig`)."""
+
+
 class ImproveRun(RunLoop[ImproveReport]):
     """One run of the improve loop (see :class:`~moot.run_loop.RunLoop` for what every loop shares).
 
@@ -85,6 +89,9 @@ class ImproveRun(RunLoop[ImproveReport]):
     def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None,
                  mode: RunMode = "new"):
         self.protocol: Protocol = get_protocol(config.protocol)
+        if config.protocol not in TASK_PROTOCOLS:
+            raise ValueError(f"moot improve plays {', '.join(TASK_PROTOCOLS)} on a task; "
+                             f"{config.protocol} is played by its own driver (moot selfplay)")
         self.task = config.load_task()
         self.protocol_config = config.protocol_config
         super().__init__(config, pool, console, mode)
@@ -157,7 +164,7 @@ class ImproveRun(RunLoop[ImproveReport]):
         for iteration in range(1, self.config.iterations + 1):
             self.phase(f"play_it{iteration}", lambda: self.play_problems(
                 self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
-            if self.config.augment and self.protocol.repairable:
+            if self.config.augment and isinstance(self.protocol, RepairableProtocol):
                 self.phase(f"augment_it{iteration}", lambda: self.augment(iteration))
             if self.phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration)):
                 self.republish(iteration)

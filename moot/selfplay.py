@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
-from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
+from moot.protocols import NEGOTIATION
 from moot.nodes.serving.model_pool import ModelPool
 from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
@@ -28,7 +28,7 @@ from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop, episode_id
 from moot.runner import RunConfig
-from moot.training import LoraTrainingConfig, NegotiationFilter, negotiation_training_sets
+from moot.training import CurationConfig, LoraTrainingConfig, NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
 FROZEN_BASE = "frozen-base"  # a role that is never trained: the base self-play starts from
@@ -164,14 +164,14 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
         return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
 
     def play_games(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
-        graph = build_negotiation_graph(self.pool, self._negotiation(seats))
+        graph = NEGOTIATION.build(self.pool, self._negotiation(seats))
         items = [f"game-{g}" for g in range(games)]
         if split == "train":  # games an earlier attempt finished are not replayed
             finished = self.finished_episodes(iteration, split)
             items = [i for i in items if episode_id(split, label, iteration, i) not in finished]
         metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=item,
-                                          protocol="negotiation", task=self.spec.name) for item in items]
-        return self.play(graph, [{} for _ in items], metadata, negotiation_outcome, f"{label} (iteration {iteration})")
+                                          protocol=NEGOTIATION.name, task=self.spec.name) for item in items]
+        return self.play(graph, [{} for _ in items], metadata, NEGOTIATION.annotate, f"{label} (iteration {iteration})")
 
     def evaluate(self, iteration: int) -> None:
         players = self.spec.players
@@ -211,7 +211,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
     def train_seats(self, iteration: int) -> None:
         """Each seat goes on training its own adapter on its kept turns."""
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
-        sets = negotiation_training_sets(records, self.config.keep, self.config.utility_threshold)
+        sets = NEGOTIATION.curate(records, CurationConfig(keep=self.config.keep, utility_threshold=self.config.utility_threshold))
         self.train(sets, list(self.spec.players), iteration, self.config.lora, init_adapters=self.adapters)
 
     def _track_adapters(self, iteration: int) -> None:

@@ -9,7 +9,7 @@ from moot.nodes.critique import CritiqueConfig
 from moot.protocols import CHAIN, CRITIQUE
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import chain_training_sets
-from moot.augmentation import AugmentationConfig, augment_failures
+from moot.protocols.augmentation import AugmentationConfig, augment_failures
 
 CONFIG = ChainConfig(steps=(
     ChainStep("solver", "You solve.", "Problem: {question}"),

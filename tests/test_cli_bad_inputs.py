@@ -25,6 +25,7 @@ def unused_port() -> int:
 # (id, arguments with {tmp} for a scratch folder, text the one-line message must contain)
 BAD_INPUTS = [
     ("unknown protocol", ["improve", "chess"], "unknown protocol 'chess'"),
+    ("negotiation is not a task protocol", ["improve", "negotiation"], "moot selfplay"),
     ("agents for a chain", ["improve", "chain", "--agents", "4"], "--agents"),
     ("rounds for critique", ["improve", "critique", "--rounds", "3"], "--rounds"),
     ("task file missing", ["improve", "debate", "--task", "{tmp}/missing.jsonl"], "missing.jsonl"),

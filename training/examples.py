@@ -31,11 +31,16 @@ class CurationConfig:
         right_to_right_fraction: Share of right -> right revisions kept (wrong -> right are
             always kept).
         seed: For the sampling above.
+        keep: Negotiation: which of a player's games it learns from (``won``, ``deal``, or
+            ``utility`` at least ``utility_threshold``).
+        utility_threshold: Negotiation: for ``keep="utility"``.
     """
 
     target: Target = "ground_truth"
     right_to_right_fraction: float = 1.0
     seed: int = 0
+    keep: Literal["won", "deal", "utility"] = "won"
+    utility_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.right_to_right_fraction <= 1.0:

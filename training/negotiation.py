@@ -9,7 +9,7 @@ from moot.stores import ExperienceRecord
 
 from .examples import TrainingExample, example_of
 
-NegotiationFilter = Literal["won", "deal", "utility"]
+NegotiationFilter = Literal["won", "deal", "utility"]  # also CurationConfig.keep
 
 
 def negotiation_training_sets(

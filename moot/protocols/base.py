@@ -1,0 +1,98 @@
+"""The protocol contract: what the loops need to know about a kind of graph, typed by its config.
+
+A protocol builds its graph from a pool and its config, names its roles, annotates each
+logged call with the episode's outcome, and curates per-role training sets from the
+library. A :class:`RepairableProtocol` can also find its failed trajectories and re-run one
+from a repaired step (SiriuS augmentation).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from typing import Any, ClassVar, Generic, TypeVar
+
+from langgraph.graph.state import CompiledStateGraph
+
+from moot.nodes.serving.model_pool import ModelPool
+from moot.report import Score
+from moot.stores import ExperienceRecord
+from moot.tasks import Problem
+from moot.training import CurationConfig, TrainingExample
+
+from .augmentation import FailedTrajectory, Rerun, Step
+
+ConfigT = TypeVar("ConfigT")
+
+
+class Protocol(ABC, Generic[ConfigT]):
+    """How the loops play, judge and learn from one kind of graph whose settings are a ``ConfigT``."""
+
+    name: ClassVar[str]
+    single_agent_learns: ClassVar[bool] = False
+    """Whether the single-agent baseline runs a role that gets an adapter (then it is re-scored)."""
+
+    @abstractmethod
+    def build(self, pool: ModelPool, config: ConfigT) -> CompiledStateGraph:
+        """The compiled graph, each role's model taken from ``pool``."""
+
+    @abstractmethod
+    def annotate(self, state: Any, record: dict[str, Any]) -> dict[str, Any]:
+        """Outcome fields for one logged call, from the episode's final state."""
+
+    @abstractmethod
+    def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
+        """Per-role training sets from this protocol's logged records."""
+
+    def roles(self, config: ConfigT) -> list[str]:
+        """Every role the graph calls a model for (each can get its own adapter)."""
+        return config.all_roles()  # type: ignore[attr-defined]
+
+    def final_answer(self, state: dict[str, Any]) -> str | None:
+        return state.get("final_answer")
+
+    def extra_scores(self, split: str, states: list[dict | None], problems: list[Problem], iteration: int) -> list[Score]:
+        """Scores beyond accuracy that this protocol reports (none by default)."""
+        return []
+
+
+class RepairableProtocol(Protocol[ConfigT]):
+    """A protocol whose failed trajectories can be repaired and re-run from the repaired step."""
+
+    @abstractmethod
+    def trajectory_nodes(self, config: ConfigT) -> list[str]:
+        """Node names whose records form a trajectory."""
+
+    @abstractmethod
+    def resume_state(self, config: ConfigT, steps: list[Step]) -> dict[str, Any]:
+        """The graph input that resumes an episode after ``steps`` (the last one repaired)."""
+
+    def failed_trajectories(self, records: list[ExperienceRecord], config: ConfigT) -> list[FailedTrajectory]:
+        """Logged episodes that ended wrong, as steps in order (original plays only)."""
+        nodes = set(self.trajectory_nodes(config))
+        episodes: dict[str, list[ExperienceRecord]] = defaultdict(list)
+        for record in records:
+            if (record["node"] in nodes and not record["augmented"] and record["final_correct"] is False
+                    and "error" not in record.metadata):
+                episodes[str(record["episode"])].append(record)
+        failed = []
+        for episode, steps in sorted(episodes.items()):
+            steps.sort(key=lambda r: (int(r["round"] or 0), str(r["node"])))
+            first = steps[0].metadata
+            context = {k: first[k] for k in ("run", "iteration", "task", "protocol", "split", "setting", "problem_id",
+                                             "target", "question") if k in first}
+            failed.append(FailedTrajectory(episode, str(first.get("question", "")), str(first.get("target", "")),
+                                           [Step(str(r["role"]), int(r["round"] or 0), r.messages, r.text) for r in steps],
+                                           context))
+        return failed
+
+    def rerun(self, pool: ModelPool, config: ConfigT) -> Rerun:
+        """A function that plays an episode on from a repaired step and returns its final answer."""
+        graph = self.build(pool, config)
+
+        def run(question: str, before: list[Step], repaired: Step, callbacks: list, metadata: dict[str, Any]) -> str | None:
+            state = graph.invoke({"question": question, **self.resume_state(config, [*before, repaired])},
+                                 {"callbacks": callbacks, "metadata": metadata})
+            return self.final_answer(state)
+
+        return run
