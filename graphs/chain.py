@@ -16,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.nodes.answers import safe_parse
 from moot.nodes.chain import ChainConfig, StepOutput, make_step_node
 from moot.nodes.serving.model_pool import ModelPool
+from moot.stores.record_schema import Outcome
 
 
 class ChainState(TypedDict, total=False):
@@ -58,9 +59,9 @@ def build_chain_graph(pool: ModelPool, config: ChainConfig = ChainConfig()) -> C
     return builder.compile(name="chain")
 
 
-def chain_outcome(state: ChainState, record: dict[str, Any]) -> dict[str, Any]:
+def chain_outcome(state: ChainState, record: dict[str, Any]) -> Outcome:
     """Outcome fields of a chain step: every step shares the episode's result (SiriuS)."""
-    outcome: dict[str, Any] = {"final_answer": state.get("final_answer")}
+    outcome: Outcome = {"final_answer": state.get("final_answer")}
     target = record.get("target")
     if target is not None:
         correct = state.get("final_answer") == str(target)

@@ -23,6 +23,7 @@ from moot.nodes.critique import (
     make_judge_node,
 )
 from moot.nodes.serving.model_pool import ModelPool
+from moot.stores.record_schema import Outcome
 
 
 class CritiqueState(TypedDict, total=False):
@@ -74,10 +75,10 @@ def build_critique_graph(pool: ModelPool, config: CritiqueConfig = CritiqueConfi
     return builder.compile(name="critique")
 
 
-def critique_outcome(state: CritiqueState, record: dict[str, Any]) -> dict[str, Any]:
+def critique_outcome(state: CritiqueState, record: dict[str, Any]) -> Outcome:
     """Rewards: actor for a right answer, judge for a right verdict, critic when its
     feedback led to a right regeneration."""
-    outcome: dict[str, Any] = {"final_answer": state.get("final_answer"), "final_verdict": state.get("final_verdict")}
+    outcome: Outcome = {"final_answer": state.get("final_answer"), "final_verdict": state.get("final_verdict")}
     target = record.get("target")
     if target is None:
         return outcome

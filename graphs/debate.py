@@ -26,6 +26,7 @@ from moot.nodes.debate import (
     make_summary_node,
 )
 from moot.nodes.serving.model_pool import ModelPool
+from moot.stores.record_schema import Outcome
 
 
 class DebateState(TypedDict, total=False):
@@ -115,13 +116,13 @@ def build_debate_graph(pool: ModelPool, config: DebateConfig = DebateConfig()) -
     return builder.compile(name="debate")
 
 
-def debate_outcome(state: DebateState, record: dict[str, Any]) -> dict[str, Any]:
+def debate_outcome(state: DebateState, record: dict[str, Any]) -> Outcome:
     """Outcome fields for one logged node output of a finished debate.
 
     ``record`` holds the output's metadata (agent, round, node, and the episode's
     ``target`` when the task has a ground truth). Used by the experience callback.
     """
-    outcome: dict[str, Any] = {"final_answer": state.get("final_answer")}
+    outcome: Outcome = {"final_answer": state.get("final_answer")}
     target = record.get("target")
     if target is not None:
         outcome["final_correct"] = state.get("final_answer") == str(target)

@@ -16,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.nodes.serving.model_pool import ModelPool
 from moot.nodes.negotiation import NegotiationConfig, Turn, make_player_node, referee_turn
 from moot.nodes.negotiation_rules import GameState, utilities
+from moot.stores.record_schema import Outcome
 
 
 class NegotiationState(TypedDict, total=False):
@@ -67,7 +68,7 @@ def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig) -> Compi
     return builder.compile(name="negotiation")
 
 
-def negotiation_outcome(state: NegotiationState, record: dict[str, Any]) -> dict[str, Any]:
+def negotiation_outcome(state: NegotiationState, record: dict[str, Any]) -> Outcome:
     """A turn's outcome: its seat's utility, whether that seat won, and whether the turn was valid."""
     seat = record.get("seat")
     utility = state.get("utilities", {})

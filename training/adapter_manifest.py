@@ -18,7 +18,8 @@ class AdapterManifest:
     Attributes:
         role: The role it was trained for.
         iteration: Improve-loop iteration that produced it.
-        base_model: The base model folder or name it must be loaded on.
+        base_model: The name of the base model it was trained on (its identity is
+            ``base_fingerprint``).
         record_ids: Experience-library records it was trained on.
         train_loss: Mean training loss reported by the trainer.
         settings: The LoRA and optimizer settings used.

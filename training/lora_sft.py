@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from moot.nodes.serving.adapter_registry import check_role_name
 from moot.nodes.serving.adapter_validation import base_fingerprint
+from moot.nodes.serving.embedded_model import model_name
 from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 from .adapter_manifest import AdapterManifest
@@ -179,7 +180,7 @@ def train_lora_adapter(
     manifest = AdapterManifest(
         role=role,
         iteration=iteration,
-        base_model=str(base_model_dir),
+        base_model=model_name(base_model_dir),
         record_ids=[e.record_id for e in examples],
         train_loss=float(result.training_loss),
         settings={k: v for k, v in asdict(config).items() if k != "extra"},

@@ -46,6 +46,17 @@ def gguf_path() -> Path:
     return path
 
 
+def model_name(name_or_path: str | Path) -> str:
+    """The name a model is recorded under: the embedded model's name, or a folder's base name.
+
+    Example:
+        >>> model_name(cache_root() / "SmolLM2-135M-Instruct-f32"), model_name("/data/my-model/")
+        ('SmolLM2-135M-Instruct', 'my-model')
+    """
+    name = Path(name_or_path).name
+    return MODEL_NAME if name == f"{MODEL_NAME}-f32" else name
+
+
 def embedded_model_dir(cache: Path | None = None) -> Path:
     """Return a float32 folder of the embedded model, de-quantizing it on first use.
 

@@ -27,6 +27,7 @@ from .adapter_validation import base_fingerprint, validate_adapter
 from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
+from .embedded_model import model_name
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class LocalEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_batch = max_batch
         self.gather_window_s = gather_window_s
-        self.name = getattr(model.config, "_name_or_path", "local") or "local"
+        # Records and traces name the base model, never a folder of this machine.
+        self.name = model_name(getattr(model.config, "_name_or_path", "") or "local")
         self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
         self._queue: queue.Queue[GenerationRequest] = queue.Queue()
