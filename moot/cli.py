@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import signal
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -45,27 +48,11 @@ def _errors_exit_cleanly() -> Iterator[None]:
         raise typer.Exit(130) from interrupt
 
 
-# Options shared by every command that runs models.
-BackendOption = Annotated[str, typer.Option(help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")]
-BaseUrlOption = Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")]
-MaxLorasOption = Annotated[int, typer.Option(help="The vLLM server's --max-loras.")]
-MaxLoraRankOption = Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")]
-RequestTimeoutOption = Annotated[float, typer.Option(min=1.0, help="Seconds a vLLM request may take, queueing included.")]
 ApiKeyOption = Annotated[Optional[str], typer.Option(
     envvar="MOOT_API_KEY", show_default=False, help="API key of the vLLM server (env MOOT_API_KEY).")]
 DtypeOption = Annotated[str, typer.Option(
     help="Compute type of the model and of training: auto (bfloat16 where the CPU has bf16 matrix units and "
          "a probe shows it faster, else float32), float32 or bfloat16.")]
-ResumeOption = Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")]
-OverwriteOption = Annotated[bool, typer.Option(help="Clear --run-dir (and its records) if it holds another run.")]
-ConcurrencyOption = Annotated[int, typer.Option(
-    min=1, help="Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8).")]
-
-
-def _mode(resume: bool, overwrite: bool) -> str:
-    if resume and overwrite:
-        raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
-    return "resume" if resume else "overwrite" if overwrite else "new"
 
 
 def _check_dtype(dtype: str) -> None:
@@ -73,19 +60,102 @@ def _check_dtype(dtype: str) -> None:
         raise typer.BadParameter("must be auto, float32 or bfloat16", param_hint="--dtype")
 
 
-def _backend(backend: str, base_url: str | None, max_loras: int, max_lora_rank: int, request_timeout: float,
-             dtype: str, api_key: str | None):
-    from moot.runner import BackendConfig
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every command that runs a loop shares, collected by :func:`_with_run_options`."""
 
-    _check_dtype(dtype)
-    if backend not in ("local", "vllm"):
-        raise typer.BadParameter("must be local or vllm", param_hint="--backend")
-    if backend == "vllm" and not base_url:
-        raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
-    return BackendConfig(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key)  # type: ignore[arg-type]
+    seed: int
+    library: Optional[str]
+    backend: str
+    base_url: Optional[str]
+    max_loras: int
+    max_lora_rank: int
+    request_timeout: float
+    concurrency: int
+    dtype: str
+    api_key: Optional[str]
+    resume: bool
+    overwrite: bool
+    max_examples: int
+    learning_rate: float
+    max_steps: int
+
+    @property
+    def mode(self) -> str:
+        if self.resume and self.overwrite:
+            raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+        return "resume" if self.resume else "overwrite" if self.overwrite else "new"
+
+    def backend_config(self):
+        from moot.runner import BackendConfig
+
+        _check_dtype(self.dtype)
+        if self.backend not in ("local", "vllm"):
+            raise typer.BadParameter("must be local or vllm", param_hint="--backend")
+        if self.backend == "vllm" and not self.base_url:
+            raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
+        return BackendConfig(self.backend, self.base_url, self.max_loras, self.max_lora_rank,  # type: ignore[arg-type]
+                             self.request_timeout, self.dtype, self.api_key)  # type: ignore[arg-type]
+
+    def run_config(self, run_dir: Path) -> dict[str, Any]:
+        """The :class:`~moot.runner.RunConfig` fields these options set."""
+        return {"seed": self.seed, "max_examples_per_role": self.max_examples, "run_dir": run_dir,
+                "library": self.library, "concurrency": self.concurrency, "backend": self.backend_config()}
+
+    def lora(self, **settings: Any):
+        """LoRA settings: these options' learning rate, steps, dtype and seed, plus ``settings``."""
+        from moot.training import LoraTrainingConfig
+
+        return LoraTrainingConfig(learning_rate=self.learning_rate, max_steps=self.max_steps, dtype=self.dtype,  # type: ignore[arg-type]
+                                  seed=self.seed, **settings)
+
+
+# Each shared option: its type with its help, and its default; written once for every command.
+_RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "seed": (Annotated[int, typer.Option(help="Seeds the task split, sampling and training.")], 0),
+    "library": (Annotated[Optional[str], typer.Option(
+        help="Chroma folder or http://host:port (default: in the run folder).")], None),
+    "backend": (Annotated[str, typer.Option(
+        help="local (transformers, in process) or vllm (an OpenAI-compatible vLLM server).")], "local"),
+    "base_url": (Annotated[Optional[str], typer.Option(help="vLLM server URL, e.g. http://127.0.0.1:8000/v1.")], None),
+    "max_loras": (Annotated[int, typer.Option(help="The vLLM server's --max-loras.")], 4),
+    "max_lora_rank": (Annotated[int, typer.Option(help="The vLLM server's --max-lora-rank.")], 16),
+    "request_timeout": (Annotated[float, typer.Option(
+        min=1.0, help="Seconds a vLLM request may take, queueing included.")], 120.0),
+    "concurrency": (Annotated[int, typer.Option(min=1, help=(
+        "Episodes in flight at once; their model calls batch together. Lower it for a slow server (vLLM on a CPU: 8)."))],
+        32),
+    "dtype": (DtypeOption, "auto"),
+    "api_key": (ApiKeyOption, None),
+    "resume": (Annotated[bool, typer.Option(help="Continue the run in --run-dir at its first unfinished phase and episode.")],
+               False),
+    "overwrite": (Annotated[bool, typer.Option(help="Clear --run-dir (and its records) if it holds another run.")], False),
+    "max_examples": (Annotated[int, typer.Option(min=1, help="Cap on each role's training set.")], 64),
+    "learning_rate": (Annotated[float, typer.Option(help="LoRA learning rate.")], 2e-4),
+    "max_steps": (Annotated[int, typer.Option(
+        help="Stop each role's training after this many steps (-1: run all epochs).")], -1),
+}
+
+
+def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the shared options as CLI parameters, handed to it as one ``run: RunOptions``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "run"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, (annotation, default) in _RUN_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        options = RunOptions(**{name: kwargs.pop(name) for name in _RUN_OPTIONS})
+        command(run=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+    return wrapper
 
 
 @app.command()
+@_with_run_options
 def improve(
     protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate, chain or critique.")] = "debate",
     task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
@@ -105,24 +175,11 @@ def improve(
     test_size: Annotated[int, typer.Option(min=1)] = 100,
     eval_split: Annotated[str, typer.Option(help="Split to report: test (held out) or validation (for tuning).")] = "test",
     filter: Annotated[str, typer.Option(help="What counts as success: ground_truth or consensus.")] = "ground_truth",
-    max_examples: Annotated[int, typer.Option(min=1, help="Cap on each role's training set.")] = 64,
     epochs: Annotated[float, typer.Option(help="LoRA epochs.")] = 2.0,
-    learning_rate: Annotated[float, typer.Option(help="LoRA learning rate.")] = 2e-4,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
-    max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: run all epochs).")] = -1,
-    seed: Annotated[int, typer.Option()] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
-    library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port (default: in the run folder).")] = None,
-    backend: BackendOption = "local",
-    base_url: BaseUrlOption = None,
-    max_loras: MaxLorasOption = 4,
-    max_lora_rank: MaxLoraRankOption = 16,
-    request_timeout: RequestTimeoutOption = 120.0,
-    concurrency: ConcurrencyOption = 32,
-    dtype: DtypeOption = "auto",
-    api_key: ApiKeyOption = None,
-    resume: ResumeOption = False,
-    overwrite: OverwriteOption = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
     from moot.improve import ImproveConfig, improve as run_improve
@@ -130,7 +187,7 @@ def improve(
     from moot.nodes.critique import CritiqueConfig
     from moot.nodes.debate import DebateConfig
     from moot.tasks import SplitSizes
-    from moot.training import CurationConfig, LoraTrainingConfig
+    from moot.training import CurationConfig
     from moot.protocols.augmentation import AugmentationConfig
 
     if protocol != "debate" and (agents is not None or rounds is not None):
@@ -150,7 +207,6 @@ def improve(
             sizes=SplitSizes(train_size, validation_size, test_size),
             eval_split=eval_split,  # type: ignore[arg-type]
             iterations=iterations,
-            seed=seed,
             debate=DebateConfig(n_agents=agents or 3, n_rounds=rounds or 2, roles=roles, summarize=summarize,  # type: ignore[arg-type]
                                 temperature=temperature, max_tokens=max_tokens),
             chain=ChainConfig(temperature=temperature),
@@ -158,17 +214,14 @@ def improve(
             augment=augment,
             augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
-            lora=LoraTrainingConfig(rank=rank, alpha=2 * rank, epochs=epochs, learning_rate=learning_rate, max_steps=max_steps,
-                                    dtype=dtype, seed=seed),  # type: ignore[arg-type]
-            max_examples_per_role=max_examples,
-            run_dir=run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
-            library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
+            lora=run.lora(rank=rank, alpha=2 * rank, epochs=epochs),
+            **run.run_config(run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
-        run_improve(config, console=console, mode=_mode(resume, overwrite))
+        run_improve(config, console=console, mode=run.mode)
 
 
 @app.command()
+@_with_run_options
 def selfplay(
     game: Annotated[str, typer.Argument(help="resource-exchange, sell-buy or ultimatum.")],
     games: Annotated[int, typer.Option(min=1, help="Self-play games per iteration (training data).")] = 48,
@@ -182,28 +235,14 @@ def selfplay(
     max_tokens: Annotated[int, typer.Option(min=1)] = 40,
     warm_start_games: Annotated[int, typer.Option(
         min=0, help="Scripted games that teach the base the action format before self-play (0: none).")] = 16,
-    max_examples: Annotated[int, typer.Option(min=1)] = 64,
     epochs: Annotated[float, typer.Option(help="LoRA epochs of each seat's training.")] = 1.0,
-    learning_rate: Annotated[float, typer.Option()] = 2e-4,
-    max_steps: Annotated[int, typer.Option(help="Stop each role's training after this many steps (-1: all epochs).")] = -1,
-    seed: Annotated[int, typer.Option(help="Seeds sampling, the warm-start script and LoRA training.")] = 0,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/selfplay-<game>-<time>).")] = None,
-    library: Annotated[Optional[str], typer.Option(help="Chroma folder or http://host:port.")] = None,
-    backend: BackendOption = "local",
-    base_url: BaseUrlOption = None,
-    max_loras: MaxLorasOption = 4,
-    max_lora_rank: MaxLoraRankOption = 16,
-    request_timeout: RequestTimeoutOption = 120.0,
-    concurrency: ConcurrencyOption = 32,
-    dtype: DtypeOption = "auto",
-    api_key: ApiKeyOption = None,
-    resume: ResumeOption = False,
-    overwrite: OverwriteOption = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
     from moot.selfplay import SelfPlayConfig, selfplay as run_selfplay
-    from moot.training import LoraTrainingConfig
     from moot.training.negotiation_warm_start import WarmStartConfig
 
     if game not in GAMES:
@@ -216,14 +255,10 @@ def selfplay(
         config = SelfPlayConfig(
             game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,  # type: ignore[arg-type]
             keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,  # type: ignore[arg-type]
-            warm_start=WarmStartConfig(games=warm_start_games, seed=seed), seed=seed,
-            lora=LoraTrainingConfig(epochs=epochs, learning_rate=learning_rate, max_steps=max_steps, dtype=dtype,  # type: ignore[arg-type]
-                                    seed=seed),
-            max_examples_per_role=max_examples,
-            run_dir=run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}", library=library,
-            backend=_backend(backend, base_url, max_loras, max_lora_rank, request_timeout, dtype, api_key), concurrency=concurrency,
+            warm_start=WarmStartConfig(games=warm_start_games, seed=run.seed), lora=run.lora(epochs=epochs),
+            **run.run_config(run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
-        run_selfplay(config, console=console, mode=_mode(resume, overwrite))
+        run_selfplay(config, console=console, mode=run.mode)
 
 
 @app.command()
