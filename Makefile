@@ -36,7 +36,7 @@ $(VLLM_STAMP):
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo
+	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo --overwrite
 
 test: $(STAMP) $(VLLM_STAMP)
 	MOOT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q
@@ -44,8 +44,10 @@ test: $(STAMP) $(VLLM_STAMP)
 serve: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/moot serve --python $(VLLM_VENV)/bin/python
 
+# Throughput, swap latency and library writes; then the roofline (both dtypes, both schedulers).
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/roofline.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) runs

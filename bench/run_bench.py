@@ -36,9 +36,10 @@ def round_throughput(pool: LocalModelPool, rows: int, max_tokens: int) -> dict:
     start = time.perf_counter()
     batched = model.batch(questions)
     batched_s = time.perf_counter() - start
-    assert [m.content for m in batched] == [m.content for m in sequential], "batching changed greedy outputs"
+    # Identical in float32; in bfloat16 a near-tie may break differently in a batch.
+    identical = sum(b.content == s.content for b, s in zip(batched, sequential))
     seq_tps, bat_tps = tokens(sequential) / sequential_s, tokens(batched) / batched_s
-    return {"rows": rows, "sequential_s": round(sequential_s, 2), "batched_s": round(batched_s, 2),
+    return {"rows": rows, "identical_outputs": identical, "sequential_s": round(sequential_s, 2), "batched_s": round(batched_s, 2),
             "sequential_tokens_per_s": round(seq_tps, 1), "batched_tokens_per_s": round(bat_tps, 1),
             "speedup": round(bat_tps / seq_tps, 2)}
 
@@ -79,8 +80,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--records", type=int, default=600)
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     args = parser.parse_args()
-    pool = LocalModelPool(LocalEngine.from_pretrained())
+    pool = LocalModelPool(LocalEngine.from_pretrained(dtype=args.dtype))
     results = {
         "round_throughput": [round_throughput(pool, rows, args.max_tokens) for rows in args.rows],
         "swap_latency": swap_latency(pool, args.versions),

@@ -143,14 +143,18 @@ def make_agent_node(pool: ModelPool, config: DebateConfig) -> Callable[[AgentTas
     return agent
 
 
+# Namespaced: the chain protocol has a "summarizer" role of its own, which learns other things.
+SUMMARIZER_ROLE = "debate-summarizer"
+
+
 def make_summary_node(pool: ModelPool, config: DebateConfig) -> Callable[[SummaryTask], dict]:
     """A node that summarizes an agent's peers' answers (the base model, greedy)."""
 
     def summarize(task: SummaryTask) -> dict:
-        model = pool.model("summarizer", temperature=0.0, max_tokens=max(48, config.max_tokens))
+        model = pool.model(SUMMARIZER_ROLE, temperature=0.0, max_tokens=max(48, config.max_tokens))
         listed = "\n".join(config.prompts.other_item.format(text=t) for t in task["others"])
         prompt = [{"role": "user", "content": config.prompts.summarize.format(others=listed)}]
-        reply = _tagged(model, agent=task["agent"], round=task["round"], role="summarizer").invoke(prompt)
+        reply = _tagged(model, agent=task["agent"], round=task["round"], role=SUMMARIZER_ROLE).invoke(prompt)
         return {"summaries": [PeerSummary(agent=task["agent"], round=task["round"], text=str(reply.content))]}
 
     return summarize

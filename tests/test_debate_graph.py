@@ -68,7 +68,7 @@ def test_later_rounds_show_each_agent_its_peers_and_its_own_history():
 
 def test_summaries_replace_raw_answers_when_enabled():
     pool = scripted_pool(
-        debater_0=["1", "2"], debater_1=["3", "2"], summarizer=["peers said three", "peers said one"]
+        debater_0=["1", "2"], debater_1=["3", "2"], debate_summarizer=["peers said three", "peers said one"]
     )
     result = build_debate_graph(pool, DebateConfig(n_agents=2, n_rounds=2, summarize=True)).invoke({"question": "Q?"})
     assert len(result["summaries"]) == 2

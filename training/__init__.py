@@ -7,6 +7,7 @@ from .debate import debate_training_sets
 from .examples import CurationConfig, TrainingExample, example_of
 from .lora_sft import LoraTrainingConfig, NotEnoughData, train_lora_adapter
 from .negotiation import NegotiationFilter, negotiation_training_sets
+from .negotiation_warm_start import WarmStartConfig, warm_start_examples
 
 __all__ = [
     "AdapterManifest",
@@ -21,4 +22,6 @@ __all__ = [
     "example_of",
     "negotiation_training_sets",
     "train_lora_adapter",
+    "WarmStartConfig",
+    "warm_start_examples",
 ]
