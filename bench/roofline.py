@@ -6,7 +6,9 @@ For each compute dtype this measures, side by side in one run:
 * the engine's processed tokens per second (prompt + generated) on a realistic second debate
   round (each agent sees its peers' answers), greedy, at batch 1, 8 and 32, and the effective
   GFLOPS those tokens imply (2 FLOPs per parameter per token, attention included);
-* each engine figure as a percentage of its dtype's roofline.
+* each engine figure as a percentage of its dtype's roofline;
+* serving: requests of different lengths arriving one at a time, with both schedulers
+  (wall time and latency p50 / p95).
 
 Run: ``python bench/roofline.py`` (``--dtypes float32`` on a CPU without bf16 units).
 Writes ``results/roofline/roofline.json``.
@@ -96,6 +98,34 @@ def engine_throughput(engine: LocalEngine, prompts: list, batch: int, new_tokens
             "seconds": round(best, 2), "tokens_per_s": round(processed / best, 1), "context": context}
 
 
+def serving_latency(engine: LocalEngine, prompts: list, interval_s: float) -> dict:
+    """Requests arriving one every ``interval_s`` with different lengths (4 to 48 new tokens): wall time and latency.
+
+    This is what an app's traffic and the improve loop's staggered episodes look like; the
+    all-at-once measurement above is the static scheduler's best case.
+    """
+    engine.max_batch = 64
+    engine.generate(prompts[:2], SamplingParams(max_new_tokens=4))  # warm-up
+    latencies: list[float] = []
+    started = time.perf_counter()
+    futures = []
+    for i, prompt in enumerate(prompts):
+        # Latency counts from the request's scheduled arrival (an open arrival process), so a
+        # submitter held up by a busy engine shows as queueing, not as a fast reply.
+        arrival = started + i * interval_s
+        time.sleep(max(0.0, arrival - time.perf_counter()))
+        future = engine.submit(prompt, None, SamplingParams(max_new_tokens=4 + (i * 7) % 45))
+        future.add_done_callback(lambda _, t=arrival: latencies.append(time.perf_counter() - t))
+        futures.append(future)
+    for future in futures:
+        future.result()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {"scheduler": engine.scheduler, "requests": len(prompts), "interval_s": interval_s, "wall_s": round(wall, 2),
+            "latency_p50_s": round(latencies[len(latencies) // 2], 2),
+            "latency_p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
@@ -105,6 +135,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--roofline-tokens", type=int, default=2048, help="rows of the roofline matmuls")
+    parser.add_argument("--arrival-interval", type=float, default=0.1, help="seconds between requests in the serving run")
     parser.add_argument("--out", type=Path, default=Path("results/roofline/roofline.json"))
     args = parser.parse_args()
 
@@ -132,6 +163,13 @@ def main() -> None:
                 print(f"{dtype_name:9s} {scheduler:10s} batch {batch:3d}: {measured['tokens_per_s']:7.1f} processed tok/s, "
                       f"{gflops:6.1f} GFLOPS = {measured['roofline_pct']:5.1f} % of the {roof['peak_gflops']:.0f} GFLOPS "
                       "roofline", flush=True)
+        entry["serving"] = []
+        for scheduler in args.schedulers:
+            serving = serving_latency(LocalEngine(loaded.model, loaded.tokenizer, scheduler=scheduler), prompts,
+                                      args.arrival_interval)
+            entry["serving"].append(serving)
+            print(f"{dtype_name:9s} {scheduler:10s} staggered arrivals: {serving['wall_s']} s in all, latency p50 "
+                  f"{serving['latency_p50_s']} s, p95 {serving['latency_p95_s']} s", flush=True)
         report["dtypes"][dtype_name] = entry
         del loaded
 
@@ -141,6 +179,12 @@ def main() -> None:
     for dtype_name, scheduler, batch, m, peak in rows:
         print(f"| {dtype_name} | {peak:.0f} | {scheduler} | {batch} | {m['tokens_per_s']:.0f} | {m['effective_gflops']:.0f} "
               f"| {m['roofline_pct']:.0f} % |")
+    print("\n| dtype | scheduler | requests, one every | wall | latency p50 | latency p95 |")
+    print("|---|---|---|---|---|---|")
+    for dtype_name, entry in report["dtypes"].items():
+        for r in entry["serving"]:
+            print(f"| {dtype_name} | {r['scheduler']} | {r['requests']}, {r['interval_s']} s | {r['wall_s']} s "
+                  f"| {r['latency_p50_s']} s | {r['latency_p95_s']} s |")
     if {"float32", "bfloat16"} <= set(report["dtypes"]):
         f32, b16 = (report["dtypes"][d]["engine"] for d in ("float32", "bfloat16"))
         report["bf16_speedup"] = {f"{a['scheduler']} batch {a['batch']}": round(b["tokens_per_s"] / a["tokens_per_s"], 2)

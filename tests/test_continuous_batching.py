@@ -79,3 +79,13 @@ def test_many_threads_share_one_running_batch(engines):
         worker.join(timeout=120)
     assert len(results) == 12
     assert continuous.generate_calls < 12  # requests were admitted together, not one prefill each
+
+
+def test_close_serves_what_was_queued_then_stops_the_worker(engines):
+    continuous, _ = engines
+    futures = [continuous.submit(q, None, SamplingParams(max_new_tokens=3)) for q in QUESTIONS]
+    worker = continuous._worker
+    continuous.close()
+    assert all(f.result(timeout=1).completion_tokens > 0 for f in futures)
+    assert worker is not None and not worker.is_alive()
+    assert continuous.generate([QUESTIONS[0]], SamplingParams(max_new_tokens=2))  # a new request starts a new worker

@@ -68,15 +68,30 @@ class ContinuousBatcher:
         self.mask = torch.zeros(0, 0, dtype=torch.long)
         self.pending = torch.zeros(0, 1, dtype=torch.long)  # each row's last sampled token, not yet in the cache
 
-    def run(self, requests: "queue.Queue[GenerationRequest]") -> None:
-        """Serve forever: admit what is queued, decode one step, retire finished rows."""
-        while True:
-            waiting = [] if self.rows else [requests.get()]  # idle: block until work arrives
-            while len(self.rows) + len(waiting) < self.engine.max_batch:
+    def run(self, requests: "queue.Queue[GenerationRequest | None]") -> None:
+        """Serve until a ``None`` arrives: admit what is queued, decode one step, retire finished rows.
+
+        After the ``None``, the rows already admitted are finished and the loop returns.
+        """
+        closing = False
+        while not closing or self.rows:
+            waiting: list[GenerationRequest] = []
+            while not closing and len(self.rows) + len(waiting) < self.engine.max_batch:
+                # Idle: block for the first request, then gather what arrives with it, so that
+                # requests sent together are prefilled together. Running: take what is queued.
                 try:
-                    waiting.append(requests.get_nowait())
+                    if self.rows:
+                        request = requests.get_nowait()
+                    elif waiting:
+                        request = requests.get(timeout=self.engine.gather_window_s)
+                    else:
+                        request = requests.get()
                 except queue.Empty:
                     break
+                if request is None:
+                    closing = True
+                else:
+                    waiting.append(request)
             if waiting:
                 try:
                     self._admit(waiting)
@@ -97,7 +112,9 @@ class ContinuousBatcher:
         with engine._lock, torch.inference_mode():
             if engine.adapters:
                 inputs["adapter_names"] = [row.request.adapter or BASE_ADAPTER for row in rows]
-            return engine.model(**inputs, use_cache=True)
+            # Only the last position's logits are sampled from; the LM head over a whole prompt
+            # would cost as much as the rest of the prefill.
+            return engine.model(**inputs, use_cache=True, logits_to_keep=1)
 
     def _admit(self, requests: list["GenerationRequest"]) -> None:
         from transformers import DynamicCache

@@ -13,9 +13,11 @@ them one by one on a CPU. Two schedulers:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import weakref
 from concurrent.futures import Future
 from pathlib import Path
 from functools import partial
@@ -30,6 +32,16 @@ from .continuous_batching import ContinuousBatcher
 from .embedded_model import model_name
 
 logger = logging.getLogger(__name__)
+
+_LIVE_ENGINES: "weakref.WeakSet[LocalEngine]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_engines() -> None:
+    # A worker thread still freeing tensors while the interpreter finalizes aborts the
+    # process; stop every worker before that.
+    for engine in list(_LIVE_ENGINES):
+        engine.close()
 
 class LocalEngine:
     """A causal LM plus its LoRA adapters, shared by every role of a graph.
@@ -86,9 +98,18 @@ class LocalEngine:
         self.name = model_name(getattr(model.config, "_name_or_path", "") or "local")
         self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
-        self._queue: queue.Queue[GenerationRequest] = queue.Queue()
+        self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()  # None: stop the worker
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
+        _LIVE_ENGINES.add(self)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the worker thread once it has served what is queued (also done at interpreter exit)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None and worker.is_alive():
+            self._queue.put(None)
+            worker.join(timeout_s)
 
     @classmethod
     def from_pretrained(
@@ -215,12 +236,19 @@ class LocalEngine:
 
     def _serve_static(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = [first], False
             while len(batch) < self.max_batch:
                 try:
-                    batch.append(self._queue.get(timeout=self.gather_window_s))
+                    request = self._queue.get(timeout=self.gather_window_s)
                 except queue.Empty:
                     break
+                if request is None:
+                    stop = True
+                    break
+                batch.append(request)
             groups: dict[SamplingParams, list[GenerationRequest]] = {}
             for request in batch:
                 groups.setdefault(request.params, []).append(request)
@@ -235,6 +263,8 @@ class LocalEngine:
                 else:
                     for r, result in zip(requests, results):
                         r.future.set_result(result)
+            if stop:
+                return
 
     def log_likelihood(
         self, conversation: list[dict[str, str]], completion: str, adapter: str | None = None
