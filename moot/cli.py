@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import signal
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
     # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C, so pending records are flushed on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
+    # transformers deprecates the gradient-checkpointing names that peft and trl still call;
+    # the user can do nothing about it, so it is not shown.
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
