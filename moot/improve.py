@@ -24,7 +24,7 @@ from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode
-from moot.run_loop import RunLoop, episode_id
+from moot.run_loop import RunLoop
 from moot.runner import RunConfig, progress_bar
 from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
 from moot.training import CurationConfig, LoraTrainingConfig
@@ -102,11 +102,8 @@ class ImproveRun(RunLoop[ImproveReport]):
     def play_problems(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str,
                       iteration: int, label: str) -> list[dict | None]:
         """Run one logged episode per problem; failed episodes give None."""
-        if split == "train":
-            # Episodes an earlier attempt of this run played to the end are not played again:
-            # their records are in the library. Evaluations rerun whole, upserting.
-            finished = self.finished_episodes(iteration, split)
-            problems = [p for p in problems if episode_id(split, label, iteration, p.id) not in finished]
+        to_play = set(self.unplayed([p.id for p in problems], iteration=iteration, split=split, label=label))
+        problems = [p for p in problems if p.id in to_play]
         metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=p.id, protocol=protocol.name,
                                           task=self.task.name, problem_id=p.id, target=p.answer, question=p.question)
                     for p in problems]

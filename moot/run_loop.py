@@ -14,20 +14,32 @@ with no code of its own:
 
 from __future__ import annotations
 
+import json
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
+import torch
 from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 
+from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.model_pool import ModelPool
 from moot.report import RunReport
-from moot.run_folder import RunMode, RunProgress
-from moot.runner import open_run, run_episodes, timed, train_roles
-from moot.stores import Annotator, ExperienceLogger
+from moot.run_folder import RunMode, RunProgress, claim_run_folder
+from moot.runner import BackendConfig, run_episodes, timed, train_roles
+from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, TrainingExample
 
 ReportT = TypeVar("ReportT", bound=RunReport)
+
+
+def _json_value(value: Any) -> str:
+    # A function (an answer parser) is recorded by name, not by its address in this process.
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return str(value)
 
 
 def episode_id(split: str, label: str, iteration: int, item: str) -> str:
@@ -55,11 +67,41 @@ class RunLoop(Generic[ReportT]):
         self.config = config
         self.console = console or Console()
         self.run_dir = Path(config.run_dir)
-        opened = open_run(config, self.console, mode, pool)
-        self.settings, self.run_id, self.library = opened.settings, opened.run_id, opened.library
-        self.base_model_dir, self.pool = opened.base_model_dir, opened.pool
+        backend: BackendConfig = config.backend
+        self.base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
+        # Servers are reached before anything is written or the model loads, so a wrong URL
+        # costs a second, not a model load and a stray run folder.
+        external = ExperienceLibrary(config.library) if config.library else None
+        if pool is None and backend.backend == "vllm":
+            pool = backend.make_pool(self.base_model_dir, adapters_root=self.run_dir / "adapters")
+        existed = self.run_dir.exists()
+        self.settings = self._claim(mode, external)
+        self.run_id: str = self.settings["run_id"]
+        torch.manual_seed(config.seed)  # unseeded sampling draws from here
+        try:
+            self.library = external or ExperienceLibrary(self.run_dir / "library")
+            self.pool = pool or backend.make_pool(self.base_model_dir)
+        except BaseException:
+            if mode != "resume" and not existed:  # a failed start leaves nothing behind
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
         self.progress = RunProgress(self.run_dir)
         self.report: ReportT = self.new_report(self.settings)
+
+    def _claim(self, mode: RunMode, external: ExperienceLibrary | None) -> dict[str, Any]:
+        """Claim the run folder (see :func:`~moot.run_folder.claim_run_folder`); return the settings saved there.
+
+        The settings record the run id and the dtype ``auto`` chose on this machine; an
+        overwritten run's records are deleted from an ``external`` library.
+        """
+        backend: BackendConfig = self.config.backend
+        settings = json.loads(json.dumps(asdict(self.config), default=_json_value))
+        settings["resolved_dtype"] = backend.resolved_dtype
+        settings["backend"]["api_key"] = "(set)" if backend.api_key else None  # a secret never lands in a file
+        forget = (lambda run_id: external.delete(run=run_id)) if external is not None else None
+        settings = claim_run_folder(self.run_dir, settings, mode, forget)
+        self.console.print(f"run {settings['run_id']}, compute dtype {settings['resolved_dtype']} (--dtype {backend.dtype})")
+        return settings
 
     def new_report(self, settings: dict[str, Any]) -> ReportT:
         raise NotImplementedError
@@ -105,10 +147,15 @@ class RunLoop(Generic[ReportT]):
         """Run one logged episode per input; a failed episode gives None."""
         return run_episodes(graph, inputs, metadata, self.logger(annotate), self.console, label, self.config.concurrency)
 
-    def finished_episodes(self, iteration: int, split: str) -> set[str]:
-        """Episodes of this run that an earlier attempt played to the end (their records are in the library)."""
-        return {str(r["episode"]) for r in self.library.find(run=self.run_id, iteration=iteration, split=split)
-                if r["error"] is None}
+    def unplayed(self, items: Sequence[str], *, iteration: int, split: str, label: str) -> list[str]:
+        """The items (problems, games) still to play: on the training split, those an earlier
+        attempt of this run played to the end are left out (their records are in the library);
+        evaluations are played whole again, upserting."""
+        if split != "train":
+            return list(items)
+        finished = {str(r["episode"]) for r in self.library.find(run=self.run_id, iteration=iteration, split=split)
+                    if r["error"] is None}
+        return [item for item in items if episode_id(split, label, iteration, item) not in finished]
 
     # -- training ---------------------------------------------------------------------------
 
@@ -124,8 +171,14 @@ class RunLoop(Generic[ReportT]):
         self.report.training.extend(entries)
         return entries
 
+    def trained(self, iteration: int) -> dict[str, Path]:
+        """``role -> adapter folder`` for the roles that trained an adapter in ``iteration``."""
+        return {entry["role"]: self.adapters_dir(iteration) / entry["role"] for entry in self.report.training
+                if entry["iteration"] == iteration and entry.get("train_loss") is not None}
+
     def republish(self, iteration: int) -> None:
-        """Serve an iteration's trained adapters again in this process's fresh pool (on resume)."""
+        """Serve an iteration's published adapters again in this process's fresh pool (on resume)."""
+        folders = self.trained(iteration)
         for entry in self.report.training:
-            if entry["iteration"] == iteration and entry.get("train_loss") is not None and "version" in entry:
-                entry["version"] = self.pool.publish(entry["role"], self.adapters_dir(iteration) / entry["role"])
+            if entry["iteration"] == iteration and entry["role"] in folders and "version" in entry:
+                entry["version"] = self.pool.publish(entry["role"], folders[entry["role"]])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
@@ -16,13 +14,10 @@ from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from moot.nodes.serving.adapter_registry import check_role_name
 from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
-from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.local_engine import LocalEngine
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
-from moot.run_folder import RunMode, claim_run_folder
-from moot.stores import ExperienceLibrary, ExperienceLogger
+from moot.stores import ExperienceLogger
 from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
 
 logger = logging.getLogger(__name__)
@@ -98,71 +93,6 @@ class RunConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
 
 
-def _json_value(value: Any) -> str:
-    # A function (an answer parser) is recorded by name, not by its address in this process.
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{value.__module__}.{value.__qualname__}"
-    return str(value)
-
-
-def start_run(run_dir: Path, config: Any, backend: BackendConfig, console: Console, mode: RunMode = "new",
-              library: ExperienceLibrary | None = None) -> dict[str, Any]:
-    """Claim the run folder for ``config`` (see :func:`~moot.run_folder.claim_run_folder`) and return its settings.
-
-    The settings record the run id and the dtype ``auto`` chose on this machine. ``library``
-    is an external library, whose records of an overwritten run are deleted.
-    """
-    settings = json.loads(json.dumps(asdict(config), default=_json_value))
-    settings["resolved_dtype"] = backend.resolved_dtype
-    settings["backend"]["api_key"] = "(set)" if backend.api_key else None  # a secret never lands in a file
-    forget = (lambda run_id: library.delete(run=run_id)) if library is not None else None
-    settings = claim_run_folder(run_dir, settings, mode, forget)
-    console.print(f"run {settings['run_id']}, compute dtype {settings['resolved_dtype']} (--dtype {backend.dtype})")
-    return settings
-
-
-@dataclass
-class OpenedRun:
-    """What every loop starts from: its settings (with the run id), library, base model and pool."""
-
-    settings: dict[str, Any]
-    library: ExperienceLibrary
-    base_model_dir: Path
-    pool: ModelPool
-
-    @property
-    def run_id(self) -> str:
-        return self.settings["run_id"]
-
-
-def open_run(config: Any, console: Console, mode: RunMode = "new", pool: ModelPool | None = None) -> OpenedRun:
-    """Check the servers, claim the run folder, then load the model; on failure leave nothing behind.
-
-    ``config`` is a loop config with ``run_dir``, ``library``, ``model_dir``, ``seed`` and ``backend``.
-    A library or vLLM server is reached before anything is written or the model loads, so a
-    wrong URL costs a second, not a model load and a stray run folder.
-    """
-    run_dir = Path(config.run_dir)
-    backend: BackendConfig = config.backend
-    base_model_dir = Path(config.model_dir) if config.model_dir else embedded_model_dir()
-    external = ExperienceLibrary(config.library) if config.library else None
-    if pool is None and backend.backend == "vllm":
-        pool = backend.make_pool(base_model_dir, adapters_root=run_dir / "adapters")
-    existed = run_dir.exists()
-    settings = start_run(run_dir, config, backend, console, mode, external)
-    import torch
-
-    torch.manual_seed(config.seed)  # unseeded sampling draws from here
-    try:
-        library = external or ExperienceLibrary(run_dir / "library")
-        pool = pool or backend.make_pool(base_model_dir)
-    except BaseException:
-        if mode != "resume" and not existed:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    return OpenedRun(settings, library, base_model_dir, pool)
-
-
 @contextmanager
 def timed(timings: dict[str, float], key: str) -> Iterator[None]:
     """Record how long the block took, in seconds, as ``timings[key]``."""
@@ -228,7 +158,6 @@ def train_roles(
     """
     entries = []
     for role in roles:
-        check_role_name(role)  # it becomes a folder under adapters_dir
         examples = sets.get(role, [])[:max_examples]
         entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
         try:

@@ -26,7 +26,7 @@ from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
 from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
-from moot.run_loop import RunLoop, episode_id
+from moot.run_loop import RunLoop
 from moot.runner import RunConfig
 from moot.training import CurationConfig, LoraTrainingConfig, NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
@@ -165,10 +165,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
 
     def play_games(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
         graph = NEGOTIATION.build(self.pool, self._negotiation(seats))
-        items = [f"game-{g}" for g in range(games)]
-        if split == "train":  # games an earlier attempt finished are not replayed
-            finished = self.finished_episodes(iteration, split)
-            items = [i for i in items if episode_id(split, label, iteration, i) not in finished]
+        items = self.unplayed([f"game-{g}" for g in range(games)], iteration=iteration, split=split, label=label)
         metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=item,
                                           protocol=NEGOTIATION.name, task=self.spec.name) for item in items]
         return self.play(graph, [{} for _ in items], metadata, NEGOTIATION.annotate, f"{label} (iteration {iteration})")
@@ -214,11 +211,6 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
         sets = NEGOTIATION.curate(records, CurationConfig(keep=self.config.keep, utility_threshold=self.config.utility_threshold))
         self.train(sets, list(self.spec.players), iteration, self.config.lora, init_adapters=self.adapters)
 
-    def _track_adapters(self, iteration: int) -> None:
-        for entry in self.report.training:
-            if entry["iteration"] == iteration and entry.get("train_loss") is not None:
-                self.adapters[entry["role"]] = self.adapters_dir(iteration) / entry["role"]
-
     def run(self) -> SelfPlayReport:
         players = self.spec.players
         if self.config.warm_start.games > 0:
@@ -230,7 +222,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
                 {p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play"))
             if self.phase(f"train_it{iteration}", lambda: self.train_seats(iteration)):
                 self.republish(iteration)
-            self._track_adapters(iteration)
+            self.adapters.update(self.trained(iteration))
             self.phase(f"eval_it{iteration}", lambda: self.evaluate(iteration))
         return self.finish()
 

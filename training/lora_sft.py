@@ -61,12 +61,12 @@ def _quiet_checkpointing_deprecation() -> Iterator[None]:
         yield
 
 
-def _sft_config(output_dir: str, config: LoraTrainingConfig) -> Any:
+def _sft_config(output_dir: str, config: LoraTrainingConfig, compute: Any) -> Any:
     from trl import SFTConfig
 
     return SFTConfig(
         # trl turns bf16 autocast on by default, whatever the CPU; moot decides from the machine.
-        bf16=dtype_name(resolve_dtype(config.dtype)) == "bfloat16",
+        bf16=dtype_name(compute) == "bfloat16",
         output_dir=output_dir,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
@@ -140,7 +140,7 @@ def train_lora_adapter(
     # The trainer wants a folder for checkpoints; moot saves only the adapter, so it is scratch.
     scratch = tempfile.mkdtemp(prefix="moot-trainer-")
     with _quiet_checkpointing_deprecation():
-        args = _sft_config(scratch, config)
+        args = _sft_config(scratch, config, compute)
     if init_adapter is not None:
         model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     else:

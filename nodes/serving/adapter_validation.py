@@ -97,6 +97,7 @@ def validate_adapter(
     base_shapes: dict[str, tuple[int, int]],
     max_rank: int,
     fingerprint: str | None = None,
+    rank_limit: str = "this pool's limit",
 ) -> int:
     """Check ``adapter_dir`` against a base; return its rank.
 
@@ -104,6 +105,7 @@ def validate_adapter(
         base_shapes: ``module -> (out, in)`` of the base's linear layers.
         max_rank: The most the pool serves (vLLM's ``--max-lora-rank``).
         fingerprint: The base's :func:`base_fingerprint`; ``None`` skips that check.
+        rank_limit: What ``max_rank`` is, as the refusal names it.
 
     Raises:
         FileNotFoundError: when the folder holds no ``adapter_config.json``.
@@ -118,7 +120,7 @@ def validate_adapter(
     except (ValueError, KeyError, TypeError) as error:
         raise AdapterRejected(f"{config_path} has no valid rank 'r' ({error})") from error
     if not 1 <= rank <= max_rank:
-        raise AdapterRejected(f"adapter rank {rank} is outside this pool's limit of 1..{max_rank} ({folder})")
+        raise AdapterRejected(f"adapter rank {rank} is outside {rank_limit}: 1..{max_rank} ({folder})")
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise AdapterRejected(f"{folder} has a config but no weights ({WEIGHTS_FILE})")

@@ -120,9 +120,6 @@ class ContinuousBatcher:
         from transformers import DynamicCache
 
         engine = self.engine
-        unknown = {r.adapter for r in requests if r.adapter is not None} - engine.adapters
-        if unknown:
-            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(engine.adapters)}")
         inputs = engine._pad([r.prompt_ids for r in requests])
         mask = inputs["attention_mask"]
         rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None)

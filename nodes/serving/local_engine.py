@@ -19,17 +19,17 @@ import queue
 import threading
 import weakref
 from concurrent.futures import Future
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import torch
 
 from .adapter_validation import base_fingerprint, validate_adapter
-from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
 from .embedded_model import model_name
+from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def _close_live_engines() -> None:
     # process; stop every worker before that.
     for engine in list(_LIVE_ENGINES):
         engine.close()
+
 
 class LocalEngine:
     """A causal LM plus its LoRA adapters, shared by every role of a graph.
@@ -184,6 +185,11 @@ class LocalEngine:
             before.__dict__.pop("peft_config", None)  # peft's tuner tags the wrapped model with it
         self.model = before.eval()
 
+    def _require_loaded(self, adapters: Sequence[str | None]) -> None:
+        unknown = {a for a in adapters if a is not None} - self.adapters
+        if unknown:
+            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
+
     def unload_adapter(self, name: str) -> None:
         """Drop a loaded adapter and free its weights."""
         with self._lock:
@@ -217,8 +223,10 @@ class LocalEngine:
         """Queue one chat request; it joins the batch that is running or forming.
 
         Raises:
+            KeyError: if ``adapter`` is not loaded.
             ValueError: for an overlong prompt (see ``overlong``) or too many new tokens.
         """
+        self._require_loaded([adapter])
         if params.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError(f"{params.max_new_tokens:,} new tokens asked; this engine generates at most "
                              f"{self.max_new_tokens_limit:,} (max_new_tokens_limit)")
@@ -275,8 +283,7 @@ class LocalEngine:
         is the quantity LoRA training raises: a mechanism check that, unlike a sampled text,
         does not hinge on which token wins a near-tie on a given CPU.
         """
-        if adapter is not None and adapter not in self.adapters:
-            raise KeyError(f"adapter {adapter!r} is not loaded; loaded: {sorted(self.adapters)}")
+        self._require_loaded([adapter])
         prompt = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
         full = self.tokenizer.apply_chat_template(
             [*conversation, {"role": "assistant", "content": completion}], tokenize=False
@@ -317,9 +324,6 @@ class LocalEngine:
         adapters: Sequence[str | None],
     ) -> list[Completion]:
         """One padded transformers ``generate`` call (the static scheduler)."""
-        unknown = {a for a in adapters if a is not None} - self.adapters
-        if unknown:
-            raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
         inputs = self._pad(prompts)
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,

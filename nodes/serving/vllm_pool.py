@@ -79,11 +79,9 @@ class VLLMModelPool(ModelPool):
         adapter_dir = adapter_dir.resolve()
         if self.adapters_root is not None and not adapter_dir.is_relative_to(self.adapters_root):
             raise AdapterRejected(f"{adapter_dir} is outside the adapters root {self.adapters_root}; it is not sent to the server")
-        try:
-            validate_adapter(adapter_dir, base_shapes=base_linear_shapes(self.base_model_dir),
-                             max_rank=self.max_lora_rank, fingerprint=base_fingerprint(self.base_model_dir))
-        except AdapterRejected as error:
-            raise AdapterRejected(f"{error} (the server's --max-lora-rank is {self.max_lora_rank})") from error
+        validate_adapter(adapter_dir, base_shapes=base_linear_shapes(self.base_model_dir), max_rank=self.max_lora_rank,
+                         fingerprint=base_fingerprint(self.base_model_dir),
+                         rank_limit=f"the server's limit (--max-lora-rank is {self.max_lora_rank})")
         serving = {r for r, v in self.registry.snapshot().items() if v is not None} | {role}
         if len(serving) > self.max_loras:
             # --max-loras bounds the adapters one batch can mix; every role of a round runs together.
