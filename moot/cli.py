@@ -167,7 +167,7 @@ def improve(
     iterations: Annotated[int, typer.Option(min=1, help="Play-train-swap iterations.")] = 1,
     agents: Annotated[Optional[int], typer.Option(min=1, show_default="3", help="Debate agents (debate only).")] = None,
     rounds: Annotated[Optional[int], typer.Option(min=1, show_default="2", help="Debate rounds (debate only).")] = None,
-    roles: Annotated[str, typer.Option(help="Role scheme: per-agent, generator-critic, per-agent-generator-critic.")] = "per-agent",
+    roles: Annotated[str, typer.Option(help="Role scheme: per-agent, generator-critic, per-agent-generator-critic, shared.")] = "per-agent",
     summarize: Annotated[bool, typer.Option(help="Show agents a summary of their peers instead of raw answers.")] = False,
     temperature: Annotated[float, typer.Option(min=0.0, help="Agents' sampling temperature.")] = 0.3,
     augment: Annotated[bool, typer.Option(help="Repair failed trajectories before training (chain, critique).")] = True,
@@ -201,8 +201,9 @@ def improve(
         raise typer.BadParameter("must be 'test' or 'validation'", param_hint="--eval-split")
     if filter not in ("ground_truth", "consensus"):
         raise typer.BadParameter("must be 'ground_truth' or 'consensus'", param_hint="--filter")
-    if roles not in ("per-agent", "generator-critic", "per-agent-generator-critic"):
-        raise typer.BadParameter("must be per-agent, generator-critic or per-agent-generator-critic", param_hint="--roles")
+    if roles not in ("per-agent", "generator-critic", "per-agent-generator-critic", "shared"):
+        raise typer.BadParameter("must be per-agent, generator-critic, per-agent-generator-critic or shared",
+                                 param_hint="--roles")
     with _errors_exit_cleanly():
         config = ImproveConfig(
             protocol=protocol,

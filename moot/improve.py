@@ -109,7 +109,7 @@ class ImproveRun(RunLoop[ImproveReport]):
                     for p in problems]
         # Each protocol annotates its own records (the single-agent baseline is a debate).
         return self.play(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
-                         metadata, protocol.annotate, f"{label} ({split}, iteration {iteration})")
+                         metadata, protocol.annotators, f"{label} ({split}, iteration {iteration})")
 
     def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
         problems = self.task.split(self.config.eval_split)
@@ -128,7 +128,7 @@ class ImproveRun(RunLoop[ImproveReport]):
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         failed = self.protocol.failed_trajectories(records, self.protocol_config)
         cap = self.config.augmentation.max_trajectories
-        with progress_bar(self.console) as progress, self.logger(self.protocol.annotate) as experience:
+        with progress_bar(self.console) as progress, self.logger(self.protocol.annotators) as experience:
             bar = progress.add_task(f"repairing failed trajectories (iteration {iteration})", total=len(failed[:cap]))
             stats = augment_failures(
                 failed, self.pool, self.protocol.rerun(self.pool, self.protocol_config), self.library, [experience],

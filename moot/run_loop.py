@@ -18,7 +18,7 @@ import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import torch
 from langgraph.graph.state import CompiledStateGraph
@@ -139,13 +139,20 @@ class RunLoop(Generic[ReportT]):
         return {"run": self.run_id, "iteration": iteration, "task": task, "protocol": protocol, "split": split,
                 "setting": label, "episode": episode_id(split, label, iteration, item), **extra}
 
-    def logger(self, annotate: Annotator) -> ExperienceLogger:
-        return ExperienceLogger(self.library, annotate=annotate, flush_every_s=self.config.flush_every_s)
+    def logger(self, annotators: Mapping[str, Annotator]) -> ExperienceLogger:
+        return ExperienceLogger(self.library, annotate=annotators, flush_every_s=self.config.flush_every_s)
 
     def play(self, graph: CompiledStateGraph, inputs: Sequence[dict[str, Any]], metadata: Sequence[dict[str, Any]],
-             annotate: Annotator, label: str) -> list[dict | None]:
-        """Run one logged episode per input; a failed episode gives None."""
-        return run_episodes(graph, inputs, metadata, self.logger(annotate), self.console, label, self.config.concurrency)
+             annotators: Mapping[str, Annotator], label: str) -> list[dict | None]:
+        """Run one logged episode per input; a failed episode gives None.
+
+        Evaluation episodes replayed on a resume replace their earlier records (a record's id
+        names its invocation, so they would otherwise be kept twice).
+        """
+        for split, setting, iteration in {(m["split"], m["setting"], m["iteration"]) for m in metadata
+                                          if m.get("split") != "train"}:
+            self.library.delete(run=self.run_id, split=split, setting=setting, iteration=iteration)
+        return run_episodes(graph, inputs, metadata, self.logger(annotators), self.console, label, self.config.concurrency)
 
     def unplayed(self, items: Sequence[str], *, iteration: int, split: str, label: str) -> list[str]:
         """The items (problems, games) still to play: on the training split, those an earlier

@@ -168,7 +168,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
         items = self.unplayed([f"game-{g}" for g in range(games)], iteration=iteration, split=split, label=label)
         metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=item,
                                           protocol=NEGOTIATION.name, task=self.spec.name) for item in items]
-        return self.play(graph, [{} for _ in items], metadata, NEGOTIATION.annotate, f"{label} (iteration {iteration})")
+        return self.play(graph, [{} for _ in items], metadata, NEGOTIATION.annotators, f"{label} (iteration {iteration})")
 
     def evaluate(self, iteration: int) -> None:
         players = self.spec.players

@@ -9,21 +9,26 @@ from typing import Any, Callable, Literal, TypedDict
 from .answers import AnswerParser, parse_number, safe_parse
 from .serving.model_pool import ModelPool
 
-RoleScheme = Literal["per-agent", "generator-critic", "per-agent-generator-critic"]
+RoleScheme = Literal["per-agent", "generator-critic", "per-agent-generator-critic", "shared"]
 
 
 def role_for(scheme: RoleScheme, agent: int, round_: int) -> str:
     """The role (and so the adapter) that agent ``agent`` plays in round ``round_``.
 
     ``generator-critic`` follows Multiagent Finetuning: the first answer comes from a
-    generator, every revision from a critic.
+    generator, every revision from a critic. ``shared`` gives every agent one role (one
+    adapter learns from all of them: the cheapest to distil, as the live learner does).
 
     Example:
         >>> role_for("per-agent", 2, 1), role_for("generator-critic", 2, 1)
         ('debater-2', 'critic')
         >>> role_for("per-agent-generator-critic", 0, 0)
         'generator-0'
+        >>> role_for("shared", 2, 1)
+        'debater'
     """
+    if scheme == "shared":
+        return "debater"
     if scheme == "per-agent":
         return f"debater-{agent}"
     kind = "generator" if round_ == 0 else "critic"

@@ -4,6 +4,7 @@ from .experience_callback import Annotator, ExperienceLogger
 from .experience_library import (
     ExperienceLibrary,
     ExperienceRecord,
+    Feedback,
     LibraryUnavailable,
     record_id,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ExperienceLibrary",
     "ExperienceLogger",
     "ExperienceRecord",
+    "Feedback",
     "LibraryUnavailable",
     "record_id",
 ]

@@ -9,11 +9,12 @@ training example is rebuilt exactly from a record's messages and text.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
-import json
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
@@ -52,6 +53,32 @@ class ExperienceRecord:
     def chat(self) -> list[dict[str, str]]:
         """The conversation as trained on: the prompt messages plus this output as the reply."""
         return [*self.messages, {"role": "assistant", "content": self.text}]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A reward (and optionally a correction) for an episode, given after it ended.
+
+    Feedback rows are only ever added: a later reward for the same episode does not erase
+    an earlier one, and the latest one counts (see :meth:`ExperienceLibrary.feedback`).
+
+    Attributes:
+        episode: The episode it judges (the ``episode`` of its records).
+        reward: The reward, e.g. 1.0 for a thumbs-up, 0.0 for a thumbs-down.
+        correction: What the reply should have been; it becomes a training target.
+        source: Who gave it: ``user``, ``judge``, ``referee``, a test's name...
+        time: When it arrived (Unix seconds).
+        run: The run id it belongs to (where a library is shared).
+        id: Unique per row.
+    """
+
+    episode: str
+    reward: float
+    correction: str | None = None
+    source: str = "user"
+    time: float = field(default_factory=time.time)
+    run: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def _clean(metadata: dict[str, Any]) -> dict[str, Scalar]:
@@ -120,9 +147,10 @@ class ExperienceLibrary:
                     raise NotADirectoryError("it is a file, not a folder")
                 Path(location).mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=location)
-            self.collection = self.client.get_or_create_collection(
-                collection, embedding_function=offline_embedding_function()
-            )
+            embedding = offline_embedding_function()
+            self.collection = self.client.get_or_create_collection(collection, embedding_function=embedding)
+            self.feedback_collection = self.client.get_or_create_collection(f"{collection}-feedback",
+                                                                             embedding_function=embedding)
         except Exception as error:
             raise LibraryUnavailable(f"cannot open the experience library at {location}: {error}") from error
 
@@ -176,6 +204,8 @@ class ExperienceLibrary:
             raise ValueError("delete needs at least one field=value; it never empties the whole library")
         with self._write_lock:
             self.collection.delete(where=_where(equals))
+            if set(equals) <= {"run", "episode", "source"}:  # an episode's feedback goes with it
+                self.feedback_collection.delete(where=_where(equals))
 
     def count(self) -> int:
         return self.collection.count()
@@ -184,3 +214,29 @@ class ExperienceLibrary:
         """Records whose text is nearest in meaning to ``text`` (e.g. to find similar answers)."""
         result = self.collection.query(query_texts=[text], n_results=n, where=_where(equals), include=["documents", "metadatas"])
         return _records(result["ids"][0], result["documents"][0], result["metadatas"][0])
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        """Add one feedback row (never replacing an earlier one)."""
+        metadata = _clean({k: v for k, v in asdict(feedback).items() if k not in ("id", "correction")})
+        metadata["has_correction"] = feedback.correction is not None
+        with self._write_lock:
+            self.feedback_collection.add(ids=[feedback.id], documents=[feedback.correction or " "], metadatas=[metadata])
+
+    def feedback(self, **equals: Scalar) -> list[Feedback]:
+        """Feedback rows whose fields match (e.g. ``episode=...``, ``run=...``), oldest first."""
+        rows: list[Feedback] = []
+        where = _where(equals)
+        while True:
+            page = self.feedback_collection.get(where=where, include=["documents", "metadatas"],
+                                                limit=self.page_size, offset=len(rows))
+            for id_, text, metadata in zip(page["ids"], page["documents"], page["metadatas"]):
+                metadata = dict(metadata)
+                correction = text if metadata.pop("has_correction", False) else None
+                rows.append(Feedback(episode=str(metadata["episode"]), reward=float(metadata["reward"]),
+                                     correction=correction, source=str(metadata.get("source", "user")),
+                                     time=float(metadata["time"]), run=metadata.get("run"), id=id_))  # type: ignore[arg-type]
+            if len(page["ids"]) < self.page_size:
+                break
+        return sorted(rows, key=lambda f: (f.time, f.id))

@@ -70,12 +70,11 @@ def test_right_to_right_fraction_drops_only_holding_revisions(library):
     assert {role: len(examples) for role, examples in sets.items()} == {"debater-0": 1, "debater-1": 1}
 
 
-def test_rerun_upserts_instead_of_duplicating(library):
+def test_a_reused_episode_id_adds_records_instead_of_replacing_them(library):
     play(library)
-    play(library)
-    assert library.count() == 6
-    play(library, episode="e2")
+    play(library)  # a second invocation (a chat's next turn) under the same episode id
     assert library.count() == 12
+    assert len({r["lc_run_id"] for r in library.find(episode="e1")}) == 12
 
 
 def test_a_users_own_graph_logs_with_no_changes_to_its_nodes(library):

@@ -16,7 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from moot.nodes.serving.model_pool import ModelPool
 from moot.report import Score
-from moot.stores import ExperienceRecord
+from moot.stores import Annotator, ExperienceRecord
 from moot.tasks import Problem
 from moot.training import CurationConfig, TrainingExample
 
@@ -39,6 +39,13 @@ class Protocol(ABC, Generic[ConfigT]):
     @abstractmethod
     def annotate(self, state: Any, record: dict[str, Any]) -> dict[str, Any]:
         """Outcome fields for one logged call, from the episode's final state."""
+
+    @property
+    def annotators(self) -> dict[str, Annotator]:
+        """The logger's annotators: this protocol's calls are annotated from its own graph's
+        final state (its graph is compiled under the protocol's name), also when it runs
+        nested in a user's graph."""
+        return {self.name: self.annotate}
 
     @abstractmethod
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:

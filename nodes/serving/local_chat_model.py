@@ -66,8 +66,18 @@ class LocalChatModel(BaseChatModel):
             top_p=kwargs.get("top_p", self.top_p),
             seed=kwargs.get("seed", self.seed),
         )
+        conversation = convert_to_openai_messages(messages)
         adapter = self.current_adapter()
-        completion = self.engine.submit(convert_to_openai_messages(messages), adapter, params).result()
+        try:
+            future = self.engine.submit(conversation, adapter, params)
+        except KeyError:
+            # A rollback retired the version between reading the role's pointer and
+            # submitting; the pointer has moved on, so the call goes to its new version.
+            if self.current_adapter() == adapter:
+                raise
+            adapter = self.current_adapter()
+            future = self.engine.submit(conversation, adapter, params)
+        completion = future.result()
         text = completion.text
         for marker in stop or []:
             text = text.split(marker)[0]

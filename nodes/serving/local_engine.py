@@ -14,6 +14,7 @@ them one by one on a CPU. Two schedulers:
 from __future__ import annotations
 
 import atexit
+from collections import Counter
 import logging
 import queue
 import threading
@@ -99,6 +100,10 @@ class LocalEngine:
         self.name = model_name(getattr(model.config, "_name_or_path", "") or "local")
         self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
+        # Requests queued or running per adapter: an adapter is unloaded only once none is.
+        self._in_flight: Counter[str] = Counter()
+        self._retiring: set[str] = set()  # being unloaded: new requests for them are refused
+        self._idle = threading.Condition()
         self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()  # None: stop the worker
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
@@ -190,8 +195,25 @@ class LocalEngine:
         if unknown:
             raise KeyError(f"adapters not loaded: {sorted(unknown)}; loaded: {sorted(self.adapters)}")
 
-    def unload_adapter(self, name: str) -> None:
-        """Drop a loaded adapter and free its weights."""
+    def unload_adapter(self, name: str, timeout_s: float = 300.0) -> None:
+        """Drop a loaded adapter and free its weights, once the requests already given to it are answered.
+
+        Raises:
+            KeyError: if ``name`` is not loaded.
+            TimeoutError: if its requests are still running after ``timeout_s``.
+        """
+        with self._idle:
+            self._retiring.add(name)
+            if not self._idle.wait_for(lambda: self._in_flight[name] == 0, timeout_s):
+                self._retiring.discard(name)
+                raise TimeoutError(f"adapter {name!r} still has {self._in_flight[name]} requests after {timeout_s} s")
+        try:  # outside the condition: the worker takes it, under the model lock, to count answers
+            self._unload_now(name)
+        finally:
+            with self._idle:
+                self._retiring.discard(name)
+
+    def _unload_now(self, name: str) -> None:
         with self._lock:
             if name not in self.adapters:
                 raise KeyError(f"adapter {name!r} is not loaded")
@@ -226,11 +248,17 @@ class LocalEngine:
             KeyError: if ``adapter`` is not loaded.
             ValueError: for an overlong prompt (see ``overlong``) or too many new tokens.
         """
-        self._require_loaded([adapter])
         if params.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError(f"{params.max_new_tokens:,} new tokens asked; this engine generates at most "
                              f"{self.max_new_tokens_limit:,} (max_new_tokens_limit)")
         request = GenerationRequest(self.prompt_ids(messages), adapter, params)
+        with self._idle:  # checked and counted at once, so an unload cannot slip in between
+            self._require_loaded([adapter])
+            if adapter in self._retiring:
+                raise KeyError(f"adapter {adapter!r} is being unloaded")
+            if adapter is not None:
+                self._in_flight[adapter] += 1
+                request.future.add_done_callback(lambda _: self._answered(adapter))
         self._queue.put(request)
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
@@ -241,6 +269,11 @@ class LocalEngine:
                 self._worker = threading.Thread(target=target, name="moot-engine", daemon=True)
                 self._worker.start()
         return request.future
+
+    def _answered(self, adapter: str) -> None:
+        with self._idle:
+            self._in_flight[adapter] -= 1
+            self._idle.notify_all()
 
     def _serve_static(self) -> None:
         while True:

@@ -5,6 +5,7 @@ A graph asks the pool for ``pool.model(role)`` and never learns what backend ans
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ class ModelPool(ABC):
 
     def __init__(self) -> None:
         self.registry = AdapterRegistry()
+        self._names_used: set[str] = set()  # a version name is never reused, not even a refused one
 
     @abstractmethod
     def model(self, role: str, **sampling: Any) -> Runnable:
@@ -35,16 +37,64 @@ class ModelPool(ABC):
         on its adapter. The current and the previous version stay loaded for rollback; the
         one before is unloaded.
         """
-        version = self._load(check_role_name(role), Path(adapter_dir))
+        version = self.load(role, adapter_dir)
         retired = self.registry.previous(role)
-        self.registry.switch(role, version)
+        self.serve(role, version)
         if retired is not None and retired not in self.registry.snapshot().values():
             self._unload(retired)
         return version
 
-    def _load(self, role: str, adapter_dir: Path) -> str:
-        """Load the adapter into the backend under a new name for ``role``; return the name."""
+    def load(self, role: str, adapter_dir: str | Path, version: str | None = None) -> str:
+        """Load an adapter under a new version name without serving it; return the name.
+
+        The role's calls keep their current version until :meth:`serve` moves the pointer;
+        a :meth:`pinned` view can run the loaded version meanwhile (a promotion gate).
+        ``version`` names it explicitly (a restarted learner reloads its versions by name).
+        """
+        check_role_name(role)
+        if version is None:
+            number = 1
+            while self._version_name(role, number) in self._names_used | self._taken():
+                number += 1
+            version = self._version_name(role, number)
+        elif version in self._taken():
+            raise ValueError(f"version {version!r} is loaded already")
+        self._load(role, version, Path(adapter_dir))
+        self._names_used.add(version)
+        return version
+
+    def serve(self, role: str, version: str | None) -> None:
+        """Point ``role`` at a loaded ``version`` (``None``: the base model): a hot-swap, or a roll forward."""
+        self.registry.switch(role, version)
+
+    def unload(self, version: str) -> None:
+        """Unload a version no role serves (requests already given to it are answered first)."""
+        if version in self.registry.snapshot().values():
+            raise ValueError(f"version {version!r} is being served; point its role elsewhere first")
+        self._unload(version)
+
+    def pinned(self, versions: dict[str, str | None]) -> "ModelPool":
+        """A view of this pool (same backend, same loaded adapters) whose roles run ``versions``.
+
+        The view's pointers are its own: serving through the pool is unchanged, so a
+        candidate can be scored beside the current version in the same batches.
+        """
+        view = copy.copy(self)
+        view.registry = AdapterRegistry()
+        for role, version in {**self.registry.snapshot(), **versions}.items():
+            view.registry.switch(role, version)
+        return view
+
+    def _load(self, role: str, version: str, adapter_dir: Path) -> None:
+        """Load the adapter into the backend under the name ``version``."""
         raise NotImplementedError(f"{type(self).__name__} cannot load adapters")
+
+    def _version_name(self, role: str, number: int) -> str:
+        return f"{role}_v{number}"
+
+    def _taken(self) -> set[str]:
+        """Names the backend holds already (beyond those this pool loaded)."""
+        return set()
 
     def _unload(self, version: str) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot unload adapters")
@@ -75,17 +125,11 @@ class LocalModelPool(ModelPool):
     def model(self, role: str, **sampling: Any) -> LocalChatModel:
         return LocalChatModel(engine=self.engine, role=role, registry=self.registry, **{**self.sampling, **sampling})
 
-    def _new_version_name(self, role: str) -> str:
-        taken = self.engine.adapters | set(self.registry.versions(role))
-        number = len(self.registry.versions(role)) + 1
-        while f"{role}_v{number}" in taken:
-            number += 1
-        return f"{role}_v{number}"
+    def _taken(self) -> set[str]:
+        return self.engine.adapters
 
-    def _load(self, role: str, adapter_dir: Path) -> str:
-        version = self._new_version_name(role)
+    def _load(self, role: str, version: str, adapter_dir: Path) -> None:
         self.engine.load_adapter(version, adapter_dir)
-        return version
 
     def _unload(self, version: str) -> None:
         self.engine.unload_adapter(version)
@@ -111,9 +155,10 @@ class SharedModelPool(ModelPool):
 
     def model(self, role: str, **sampling: Any) -> Runnable:
         model = self.per_role.get(role, self.default)
-        return model.bind(**sampling) if sampling else model
+        # The role travels in run metadata, so the experience logger files each call under it.
+        return (model.bind(**sampling) if sampling else model).with_config(metadata={"role": role})
 
-    def _load(self, role: str, adapter_dir: Path) -> str:
+    def _load(self, role: str, version: str, adapter_dir: Path) -> None:
         raise NotImplementedError(
             "SharedModelPool serves fixed models and cannot load adapters; "
             "use LocalModelPool (transformers) or the vLLM pool to hot-swap trained roles"

@@ -73,9 +73,13 @@ class VLLMModelPool(ModelPool):
     def model(self, role: str, **sampling: Any) -> ChatOpenAI:
         settings = {**self.sampling, **sampling}
         return ChatOpenAI(model=self.registry.current(role) or self.served_model, base_url=self.base_url,
-                          api_key=self.api_key, timeout=self.timeout_s, max_retries=1, **settings)
+                          api_key=self.api_key, timeout=self.timeout_s, max_retries=1,
+                          metadata={"role": role}, **settings)
 
-    def _load(self, role: str, adapter_dir: Path) -> str:
+    def _version_name(self, role: str, number: int) -> str:
+        return f"{role}_v{number}_{self._run_tag}"
+
+    def _load(self, role: str, version: str, adapter_dir: Path) -> None:
         adapter_dir = adapter_dir.resolve()
         if self.adapters_root is not None and not adapter_dir.is_relative_to(self.adapters_root):
             raise AdapterRejected(f"{adapter_dir} is outside the adapters root {self.adapters_root}; it is not sent to the server")
@@ -89,9 +93,7 @@ class VLLMModelPool(ModelPool):
                 f"{len(serving)} roles would run their own adapters but the server was started with "
                 f"--max-loras {self.max_loras}; restart it with --max-loras {len(serving)} or more"
             )
-        version = f"{role}_v{len(self.registry.versions(role)) + 1}_{self._run_tag}"
         self._request("POST", "/v1/load_lora_adapter", json={"lora_name": version, "lora_path": str(adapter_dir)})
-        return version
 
     def _unload(self, version: str) -> None:
         self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": version})

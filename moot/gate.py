@@ -1,0 +1,166 @@
+"""The promotion gate: a candidate adapter is served only if it is not measurably worse than the current one.
+
+Both versions answer the same gate items in the same mixed batches (a :meth:`ModelPool.pinned`
+view each), so each item gives a paired difference. The candidate passes unless it trails
+by more than ``tolerance`` plus ``z`` standard errors of the mean difference: at small n
+the standard error is wide and only a clear loss refuses, at large n a small one does.
+
+Two gate sets:
+
+* :class:`TaskGate`: held-out problems of a task with answers, played by a protocol;
+* :class:`TrafficGate`: a held-out slice of rewarded traffic, scored by how likely each
+  version finds the replies that were rewarded (and a correction's text), and how unlikely
+  those that were not (the local engine's log-likelihood).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol as TypingProtocol, Sequence
+
+from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
+from moot.report import mean_stderr
+from moot.stores import ExperienceRecord, Feedback
+from moot.tasks import Problem
+from moot.training.rewarded import episode_rewards
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """When a candidate is promoted.
+
+    Attributes:
+        z: Standard errors of the paired mean difference a candidate may trail by.
+        tolerance: A fixed loss also allowed (in the gate's score units).
+        min_items: Fewer gate items than this refuse the candidate (nothing to judge it on).
+    """
+
+    z: float = 1.0
+    tolerance: float = 0.0
+    min_items: int = 4
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate decision, with what it was based on (kept in the learner's lineage)."""
+
+    promote: bool
+    n: int
+    current: float
+    candidate: float
+    difference: float
+    stderr: float
+    margin: float
+    reason: str
+
+
+def gate_decision(current: Sequence[float], candidate: Sequence[float], config: GateConfig = GateConfig()) -> GateResult:
+    """Decide from paired per-item scores of the current and the candidate version.
+
+    Example:
+        >>> gate_decision([1, 1, 0, 1], [1, 0, 0, 1]).promote     # -0.25 at n = 4: within noise
+        True
+        >>> gate_decision([1, 1, 0, 1] * 100, [1, 0, 0, 1] * 100).promote   # the same loss at n = 400
+        False
+    """
+    if len(current) != len(candidate):
+        raise ValueError(f"paired scores differ in length: {len(current)} and {len(candidate)}")
+    n = len(current)
+    cur, _ = mean_stderr(current)
+    cand, _ = mean_stderr(candidate)
+    difference, stderr = mean_stderr([b - a for a, b in zip(current, candidate)])
+    margin = config.tolerance + config.z * stderr
+    if n < config.min_items:
+        return GateResult(False, n, cur, cand, difference, stderr, margin, f"only {n} gate items (need {config.min_items})")
+    if difference < -margin:
+        reason = f"worse by {-difference:.3f} (allowed {margin:.3f} at n={n})"
+        return GateResult(False, n, cur, cand, difference, stderr, margin, reason)
+    return GateResult(True, n, cur, cand, difference, stderr, margin, f"difference {difference:+.3f} within {margin:.3f} at n={n}")
+
+
+class Gate(TypingProtocol):
+    """A gate set: per-item scores of each pool view, the views run side by side."""
+
+    def score(self, views: Sequence[ModelPool]) -> list[list[float]]:
+        """One list of per-item scores per view, items in the same order."""
+        ...
+
+
+@dataclass
+class TaskGate:
+    """Held-out problems of a task, played by a protocol: 1 for a right final answer, else 0.
+
+    Args:
+        protocol: The protocol that plays them (any :class:`moot.protocols.Protocol`).
+        protocol_config: Its settings (a cheap one, e.g. a single greedy agent, gates fast).
+        problems: Problems training never sees (a validation split).
+        concurrency: Episodes in flight at once, across both views.
+    """
+
+    protocol: Any
+    protocol_config: Any
+    problems: Sequence[Problem]
+    concurrency: int = 32
+
+    def score(self, views: Sequence[ModelPool]) -> list[list[float]]:
+        graphs = [self.protocol.build(view, self.protocol_config) for view in views]
+        jobs = [(v, p) for p in range(len(self.problems)) for v in range(len(views))]  # interleaved: mixed batches
+
+        def play(job: tuple[int, int]) -> float:
+            view, index = job
+            problem = self.problems[index]
+            try:
+                state = graphs[view].invoke({"question": problem.question})
+            except Exception:  # noqa: BLE001 - an episode that fails scores 0 for its version
+                return 0.0
+            return float(self.protocol.final_answer(state) == problem.answer)
+
+        with ThreadPoolExecutor(self.concurrency) as workers:
+            scores = list(workers.map(play, jobs))
+        return [[scores[i] for i, (v, _) in enumerate(jobs) if v == view] for view in range(len(views))]
+
+
+@dataclass
+class TrafficGate:
+    """A held-out slice of rewarded traffic, scored by each version's log-likelihood (local pool only).
+
+    Per record: the mean per-character log-likelihood of the rewarded reply (or of the
+    episode's correction, for its last call), negated for a reply whose episode failed.
+
+    Args:
+        records: The held-out records (training never sees their episodes).
+        feedback: Feedback that rewards them.
+        min_reward: An episode at or above it counts as good.
+        role: Only this role's calls are scored.
+    """
+
+    records: Sequence[ExperienceRecord]
+    feedback: Sequence[Feedback]
+    min_reward: float
+    role: str
+
+    def items(self) -> list[tuple[list[dict[str, str]], str, float]]:
+        rewards = episode_rewards(self.records, self.feedback)
+        corrections = {f.episode: f.correction for f in sorted(self.feedback, key=lambda f: f.time) if f.correction}
+        items = []
+        for record in self.records:
+            episode = str(record["episode"])
+            if record["role"] != self.role or episode not in rewards:
+                continue
+            if episode in corrections:
+                items.append((record.messages, corrections[episode], 1.0))
+            else:
+                items.append((record.messages, record.text, 1.0 if rewards[episode] >= self.min_reward else -1.0))
+        return items
+
+    def score(self, views: Sequence[ModelPool]) -> list[list[float]]:
+        if not all(isinstance(view, LocalModelPool) for view in views):
+            raise TypeError("a TrafficGate scores likelihoods on the local engine; give a TaskGate on other backends")
+        scores: list[list[float]] = []
+        for view in views:
+            engine, version = view.engine, view.registry.current(self.role)  # type: ignore[attr-defined]
+            scores.append([sign * engine.log_likelihood(prompt, reply, version) / max(1, len(reply))
+                           for prompt, reply, sign in self.items()])
+        return scores
+

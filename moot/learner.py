@@ -1,0 +1,491 @@
+"""The live learner: an app improves itself from its own traffic while it serves.
+
+Put the pool's models in any chain or graph, pass :meth:`Learner.config` at invoke time,
+and the learner does the rest in the background::
+
+    pool = LocalModelPool()
+    app = prompt | pool.model("support") | StrOutputParser()     # the app, unchanged
+    with Learner(pool, "runs/support", every=32) as learner:
+        reply = app.invoke(x, learner.config(episode="chat-17"))
+        learner.feedback("chat-17", reward=1.0)                 # later: a thumbs-up, a grader...
+
+What happens, all of it recorded in the run folder (``learner.json``) so that a restarted
+app resumes where it stopped:
+
+1. every model call is logged with its role, node, episode and LangChain run ids; a
+   reward arrives from a reward function of the final output, from :meth:`Learner.feedback`
+   (a correction becomes a training target), or from a judge model;
+2. once a role has ``every`` new kept examples (or ``every_minutes`` passed), a distiller
+   trains the role's next adapter in a separate process from its current one, on the new
+   examples plus a replay share of older ones;
+3. the candidate is loaded under a new version name but not served, and both versions
+   answer a gate set side by side (:mod:`moot.gate`); it is promoted only if it is not
+   measurably worse, else unloaded with the reason;
+4. after a promotion, if the live reward of the new version falls below the previous
+   version's over a window, the learner rolls back on its own and unloads the new version.
+   :meth:`Learner.serve` rolls forward (or back) to any version by name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+import zlib
+from collections import OrderedDict, defaultdict, deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+
+from moot.gate import Gate, GateConfig, GateResult, TrafficGate, gate_decision
+from moot.nodes.serving.embedded_model import embedded_model_dir
+from moot.nodes.serving.model_pool import ModelPool
+from moot.report import mean_stderr
+from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger, ExperienceRecord, Feedback
+from moot.stores.experience_callback import ROOT
+from moot.training import LoraTrainingConfig, TrainingExample
+from moot.training.lora_subprocess import train_lora_adapter_in_subprocess
+from moot.training.rewarded import RewardFilter, episode_rewards, rewarded_training_sets
+
+logger = logging.getLogger(__name__)
+
+RewardFunction = Callable[[Any, dict[str, Any]], "float | None"]
+"""``reward(final_output, record_metadata) -> reward`` (``None``: no reward yet)."""
+Curate = Callable[[list[ExperienceRecord], list[Feedback]], dict[str, list[TrainingExample]]]
+
+
+@dataclass
+class LearnerConfig:
+    """When the learner distils, what it trains on, and how it promotes and rolls back.
+
+    Attributes:
+        every: New kept examples of a role that start its next distillation.
+        every_minutes: Also distil this often, when a role has ``min_examples`` new ones.
+        min_examples: The fewest new examples the timer distils on.
+        replay_share: Share of each training set drawn from older kept examples (repeated
+            self-distillation without replay is reported to collapse).
+        max_new_examples: Cap on the new examples of one distillation (the latest are kept).
+        min_reward: An episode's calls are kept when its reward is at least this.
+        gate_share: Share of traffic episodes held out for the gate when no gate set is given.
+        gate: The promotion rule.
+        rollback_window: Rewarded episodes of a new version compared with the previous
+            version's last as many, before it is kept or rolled back.
+        rollback_z: Standard errors of the reward difference that trigger a rollback.
+        train_threads: CPU threads of the training process (serving keeps the rest).
+        poll_s: How often the background distiller looks for new data.
+        lora: LoRA settings of each distillation.
+        seed: Seeds the replay sampling and training.
+    """
+
+    every: int = 32
+    every_minutes: float | None = None
+    min_examples: int = 8
+    replay_share: float = 0.5
+    max_new_examples: int = 64
+    min_reward: float = 1.0
+    gate_share: float = 0.2
+    gate: GateConfig = field(default_factory=GateConfig)
+    rollback_window: int = 24
+    rollback_z: float = 1.0
+    train_threads: int = 1
+    poll_s: float = 5.0
+    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.min_examples < 1:
+            raise ValueError(f"every and min_examples must be at least 1, got {self.every} and {self.min_examples}")
+        if not 0.0 <= self.replay_share < 1.0 or not 0.0 <= self.gate_share < 1.0:
+            raise ValueError(f"replay_share and gate_share must be in [0, 1), got {self.replay_share}, {self.gate_share}")
+
+
+VersionStatus = Literal["candidate", "serving", "standby", "refused", "rolled_back", "retired"]
+
+
+@dataclass
+class Version:
+    """One adapter version of a role and where it came from (the learner's lineage).
+
+    Attributes:
+        name: The version name the pool serves it under.
+        role: Its role.
+        adapter_dir: Its adapter folder (with ``moot_manifest.json``).
+        parent: The version it was trained from (``None``: the base model).
+        status: ``candidate`` (loaded, gated), ``serving``, ``standby`` (the previous
+            version, kept loaded for a rollback), ``refused``, ``rolled_back`` or ``retired``.
+        examples: New and replayed examples it was trained on.
+        created: When it was trained (Unix seconds).
+        gate: The gate decision.
+        reason: Why it was refused or rolled back.
+    """
+
+    name: str
+    role: str
+    adapter_dir: str
+    parent: str | None
+    status: VersionStatus
+    examples: dict[str, int]
+    created: float
+    gate: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+@dataclass
+class LearnerState:
+    """Everything the learner needs to resume, saved as ``learner.json`` in its run folder.
+
+    Attributes:
+        run_id: Its records' run id.
+        cursors: Per role, the time of the newest record its last distillation used.
+        last_distill: When the last distillation started (for ``every_minutes``).
+        versions: Every version ever trained, by name.
+        serving: The version each role serves (``None``: the base model).
+        events: Promotions, refusals, rollbacks and roll-forwards, in order.
+    """
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cursors: dict[str, float] = field(default_factory=dict)
+    last_distill: float = field(default_factory=time.time)
+    versions: dict[str, Version] = field(default_factory=dict)
+    serving: dict[str, str | None] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(self), indent=2))
+        partial.replace(path)  # a crash mid-write leaves the previous state whole
+
+    @classmethod
+    def load(cls, path: Path) -> "LearnerState":
+        data = json.loads(path.read_text())
+        data["versions"] = {name: Version(**v) for name, v in data["versions"].items()}
+        return cls(**data)
+
+
+def _held_out(episode: str, share: float) -> bool:
+    """Whether an episode belongs to the gate's held-out slice (stable across restarts)."""
+    return share > 0 and zlib.crc32(episode.encode()) % 1000 < share * 1000
+
+
+class Learner:
+    """Logs an app's calls, distils kept ones into each role's adapter, gates, swaps and rolls back.
+
+    Args:
+        pool: The pool whose models the app runs (local or vLLM).
+        run_dir: Where the library, the adapters and ``learner.json`` live.
+        every: Shorthand for ``config.every``.
+        config: Triggers, replay, gate and rollback settings.
+        reward: A reward function of the final output (ground truth, a referee, a test).
+        annotators: Outcome annotators by graph name (a protocol's ``annotators``); their
+            ``reward``/``final_correct`` fields count as rewards.
+        curate: Per-role training sets from records and feedback; default: the rule in
+            :mod:`moot.training.rewarded`. A protocol's rule refines it.
+        gate: The gate set; default: a held-out slice of rewarded traffic (local pool).
+        judge: A chat model asked whether each unrewarded episode's reply was right.
+        base_model_dir: The pool's base model folder (default: the embedded model).
+        library: The experience library (default: ``run_dir/library``).
+    """
+
+    def __init__(self, pool: ModelPool, run_dir: str | Path, every: int | None = None, *,
+                 config: LearnerConfig | None = None, reward: RewardFunction | None = None,
+                 annotators: dict[str, Annotator] | None = None, curate: Curate | None = None,
+                 gate: Gate | None = None, judge: BaseChatModel | None = None,
+                 base_model_dir: str | Path | None = None, library: ExperienceLibrary | None = None) -> None:
+        self.settings = config or LearnerConfig()
+        if every is not None:
+            self.settings.every = every
+        self.pool = pool
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.run_dir / "learner.json"
+        self.state = LearnerState.load(self.state_path) if self.state_path.exists() else LearnerState()
+        self.library = library or ExperienceLibrary(self.run_dir / "library")
+        self.base_model_dir = Path(base_model_dir) if base_model_dir else embedded_model_dir()
+        self.gate = gate
+        self.judge = judge
+        self._curate = curate or (lambda records, feedback: rewarded_training_sets(
+            records, feedback, RewardFilter(self.settings.min_reward)))
+        annotators = dict(annotators or {})
+        if reward is not None:
+            annotators[ROOT] = lambda output, record: {"reward": reward(output, record)} if reward(output, record) is not None else {}
+        self.logger = ExperienceLogger(self.library, annotators, flush_every_s=2.0, on_episode=self._on_episode)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._episode_versions: OrderedDict[str, list[tuple[str, str | None]]] = OrderedDict()
+        self._rewards: dict[tuple[str, str | None], deque[float]] = defaultdict(lambda: deque(maxlen=1000))
+        self._watch: dict[str, tuple[str | None, list[float]]] = {}  # role -> (previous version, its rewards)
+        self._to_judge: deque[list[ExperienceRecord]] = deque(maxlen=1000)
+        self.activity = "idle"
+        self.served = 0
+        self._resume()
+
+    # -- the app's side ----------------------------------------------------------------------
+
+    def config(self, episode: str | None = None, **metadata: Any) -> RunnableConfig:
+        """The invoke config that logs a call under this learner (``episode``: e.g. a chat session id).
+
+        With no ``episode``, the call's LangChain root run id is its episode.
+        """
+        context = {"run": self.state.run_id, **metadata}
+        if episode is not None:
+            context["episode"] = episode
+        return {"callbacks": [self.logger], "metadata": context}
+
+    def feedback(self, episode: str, reward: float, correction: str | None = None, source: str = "user") -> None:
+        """Reward an episode after the fact; a ``correction`` becomes the training target of its last call.
+
+        Earlier feedback is kept (the latest counts). Episodes still buffered are written first.
+        """
+        self.logger.flush()
+        self.library.add_feedback(Feedback(episode, float(reward), correction, source, run=self.state.run_id))
+        with self._lock:
+            for role_version in self._episode_versions.get(episode, []):
+                self._rewards[role_version].append(float(reward))
+
+    def _on_episode(self, records: list[ExperienceRecord]) -> None:
+        versions = sorted({(str(r["role"]), r["adapter"] if r["adapter"] in self.state.versions else None)
+                           for r in records if r["role"] is not None})  # type: ignore[misc]
+        episode = str(records[0]["episode"])
+        rewards = episode_rewards(records)
+        with self._lock:
+            self.served += 1
+            self._episode_versions[episode] = versions
+            while len(self._episode_versions) > 10_000:
+                self._episode_versions.popitem(last=False)
+            if episode in rewards:
+                for role_version in versions:
+                    self._rewards[role_version].append(rewards[episode])
+            elif self.judge is not None:
+                self._to_judge.append(records)
+
+    # -- the background distiller ------------------------------------------------------------
+
+    def start(self) -> "Learner":
+        """Start the background distiller (also done on entering ``with``)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="moot-learner", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the distiller after its current step, write what is buffered, save the state."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.logger.flush()
+        self._save()
+
+    def __enter__(self) -> "Learner":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.poll_s):
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - serving goes on; the next poll tries again
+                logger.exception("live learner step failed")
+                self.activity = "idle (last step failed; see the log)"
+
+    def step(self) -> list[Version]:
+        """One pass of the distiller: judge, watch for rollbacks, distil the roles that are due.
+
+        Returns:
+            The versions trained in this pass (promoted or refused).
+        """
+        self.logger.flush()
+        self._judge_pending()
+        for role in list(self._watch):
+            self._check_rollback(role)
+        records = self.library.find(run=self.state.run_id)
+        feedback = self.library.feedback(run=self.state.run_id)
+        share = self.settings.gate_share if self.gate is None else 0.0
+        train_records = [r for r in records if not _held_out(str(r["episode"]), share)]
+        sets = self._curate(train_records, feedback)
+        times = {r.id: float(r["time"] or 0.0) for r in records}
+        timer_due = (self.settings.every_minutes is not None
+                     and time.time() - self.state.last_distill >= 60 * self.settings.every_minutes)
+        trained = []
+        for role, examples in sorted(sets.items()):
+            cursor = self.state.cursors.get(role, 0.0)
+            new = [e for e in examples if times.get(e.record_id, 0.0) > cursor]
+            if len(new) >= self.settings.every or (timer_due and len(new) >= self.settings.min_examples):
+                old = [e for e in examples if times.get(e.record_id, 0.0) <= cursor]
+                held = [r for r in records if _held_out(str(r["episode"]), share)]
+                trained.append(self.distill(role, new, old, gate_records=(held, feedback),
+                                            cursor=max(times.get(e.record_id, 0.0) for e in new)))
+        return trained
+
+    def distill(self, role: str, new: list[TrainingExample], old: list[TrainingExample] = (), *,  # type: ignore[assignment]
+                gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None = None,
+                cursor: float | None = None) -> Version:
+        """Train the role's next version on ``new`` plus a replay share of ``old``, gate it, and promote or refuse it.
+
+        The background distiller calls this; call it yourself to distil a set of your own.
+        """
+        new = new[-self.settings.max_new_examples:]
+        share = self.settings.replay_share
+        wanted = round(len(new) * share / (1.0 - share)) if share else 0
+        replay = random.Random(self.settings.seed + len(self.state.versions)).sample(list(old), min(wanted, len(old)))
+        self.state.last_distill = time.time()
+        current = self.pool.registry.current(role)
+        parent_dir = self.state.versions[current].adapter_dir if current in self.state.versions else None
+        number = sum(1 for v in self.state.versions.values() if v.role == role) + 1
+        output = self.run_dir / "adapters" / role / f"d{number}"
+
+        def on_step(step: int, total: int, loss: float | None) -> None:
+            self.activity = f"training {role} (step {step}/{total})"
+
+        self.activity = f"training {role} on {len(new)} new + {len(replay)} replayed examples"
+        try:
+            train_lora_adapter_in_subprocess(self.base_model_dir, [*new, *replay], output, role=role, iteration=number,
+                                             config=self.settings.lora, init_adapter=parent_dir,
+                                             threads=self.settings.train_threads, on_step=on_step)
+            self.activity = f"gating {role}"
+            name = self.pool.load(role, output)
+            version = Version(name, role, str(output), current, "candidate", {"new": len(new), "replay": len(replay)},
+                              time.time())
+            self.state.versions[name] = version
+            result = self._gate(role, current, name, gate_records)
+            version.gate = asdict(result)
+            if result.promote:
+                self._promote(version)
+            else:
+                self.pool.unload(name)
+                version.status, version.reason = "refused", result.reason
+                self._event("refused", role, name, result.reason)
+            if cursor is not None:
+                self.state.cursors[role] = cursor
+            self._save()
+            return version
+        finally:
+            self.activity = "idle"
+
+    def _gate(self, role: str, current: str | None, candidate: str,
+              gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None) -> GateResult:
+        gate = self.gate
+        if gate is None:
+            held, feedback = gate_records or ([], [])
+            gate = TrafficGate(held, feedback, self.settings.min_reward, role)
+        current_scores, candidate_scores = gate.score([self.pool.pinned({role: current}),
+                                                       self.pool.pinned({role: candidate})])
+        return gate_decision(current_scores, candidate_scores, self.settings.gate)
+
+    def _promote(self, version: Version) -> None:
+        role, previous = version.role, version.parent
+        with self._lock:
+            baseline = list(self._rewards[(role, previous)])[-self.settings.rollback_window:]
+        self.pool.serve(role, version.name)
+        version.status = "serving"
+        self.state.serving[role] = version.name
+        for other in self.state.versions.values():  # keep the previous version loaded for a rollback, no older one
+            if other.role == role and other.name not in (version.name, previous) and other.status in ("serving", "standby"):
+                self.pool.unload(other.name)
+                other.status = "retired"
+        if previous in self.state.versions:
+            self.state.versions[previous].status = "standby"
+        self._watch[role] = (previous, baseline)
+        self._event("promoted", role, version.name, version.gate["reason"] if version.gate else "")
+
+    def _check_rollback(self, role: str) -> None:
+        previous, baseline = self._watch[role]
+        current = self.state.serving.get(role)
+        window = self.settings.rollback_window
+        with self._lock:
+            live = list(self._rewards[(role, current)])
+        if len(live) < window:
+            return
+        del self._watch[role]
+        if len(baseline) < max(2, window // 2):
+            return  # nothing to compare with: the gate's word stands
+        (new_mean, new_se), (old_mean, old_se) = mean_stderr(live[:window]), mean_stderr(baseline)
+        if new_mean < old_mean - self.settings.rollback_z * (new_se ** 2 + old_se ** 2) ** 0.5:
+            reason = f"live reward {new_mean:.3f} over {window} episodes, {old_mean:.3f} before"
+            self.pool.rollback(role)
+            self.state.serving[role] = previous
+            if previous in self.state.versions:
+                self.state.versions[previous].status = "serving"
+            rolled = self.state.versions[current]  # type: ignore[index]
+            self.pool.unload(rolled.name)
+            rolled.status, rolled.reason = "rolled_back", reason
+            self._event("rolled_back", role, rolled.name, reason)
+            self._save()
+
+    def serve(self, role: str, version: str | None) -> None:
+        """Serve ``version`` (by name; ``None``: the base model) for ``role`` now: roll forward or back by hand.
+
+        An unloaded version is loaded again from its adapter folder.
+        """
+        if version is not None:
+            if version not in self.state.versions:
+                raise KeyError(f"unknown version {version!r}; known: {sorted(self.state.versions)}")
+            if version not in self._loaded():
+                self.pool.load(role, self.state.versions[version].adapter_dir, version=version)
+        current = self.state.serving.get(role)
+        self.pool.serve(role, version)
+        self.state.serving[role] = version
+        if current in self.state.versions:
+            self.state.versions[current].status = "standby"
+        if version is not None:
+            self.state.versions[version].status = "serving"
+        self._watch.pop(role, None)
+        self._event("served", role, version, "by hand")
+        self._save()
+
+    def _loaded(self) -> set[str]:
+        return {v.name for v in self.state.versions.values() if v.status in ("candidate", "serving", "standby")}
+
+    # -- rewards from a judge ----------------------------------------------------------------
+
+    def _judge_pending(self) -> None:
+        while self._to_judge and not self._stop.is_set():
+            records = self._to_judge.popleft()
+            last = max(records, key=lambda r: float(r["time"] or 0.0))
+            question = next((m["content"] for m in reversed(last.messages) if m.get("role") == "user"), "")
+            verdict = self.judge.invoke(  # type: ignore[union-attr]
+                f"Question: {question}\nAnswer: {last.text}\nIs the answer correct? Reply yes or no.").content
+            self.feedback(str(last["episode"]), 1.0 if str(verdict).strip().lower().startswith("yes") else 0.0,
+                          source="judge")
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _event(self, kind: str, role: str, version: str | None, detail: str) -> None:
+        self.state.events.append({"time": time.time(), "event": kind, "role": role, "version": version, "detail": detail})
+        logger.info("%s %s %s: %s", kind, role, version, detail)
+
+    def _save(self) -> None:
+        with self._lock:
+            self.state.save(self.state_path)
+
+    def _resume(self) -> None:
+        """Serve again what the saved state served (a restarted app goes on where it stopped)."""
+        for role, version in self.state.serving.items():
+            if version is None:
+                continue
+            for name in (self.state.versions[version].parent, version):
+                if name in self.state.versions and self.state.versions[name].status in ("serving", "standby"):
+                    self.pool.load(role, self.state.versions[name].adapter_dir, version=name)
+            self.pool.serve(role, version)
+
+    def status(self) -> dict[str, Any]:
+        """What the live view shows: requests served, rolling reward, versions, the distiller's state."""
+        with self._lock:
+            rolling = {role: mean_stderr(list(self._rewards[(role, v)])[-50:])[0]
+                       for role, v in self.state.serving.items()}
+        counts = defaultdict(int)
+        for event in self.state.events:
+            counts[event["event"]] += 1
+        return {"served": self.served, "activity": self.activity, "serving": dict(self.state.serving),
+                "rolling_reward": rolling, "promoted": counts["promoted"], "refused": counts["refused"],
+                "rolled_back": counts["rolled_back"]}
