@@ -1,0 +1,154 @@
+"""The live learner on the tiny in-process model: triggers, the gate, rollback, roll forward, resume."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+from moot.gate import GateConfig, gate_decision
+from moot.learner import Learner, LearnerConfig
+from moot.nodes import LocalEngine, LocalModelPool
+from moot.training import LoraTrainingConfig, TrainingExample
+
+FAST = LoraTrainingConfig(rank=8, alpha=16, learning_rate=1e-2, epochs=1, max_steps=12, batch_size=4, dropout=0.0,
+                          dtype="float32")
+QUESTION = "What is 2 + 2?"
+
+
+class AlwaysPass:
+    """A gate set on which every version scores the same (the trigger tests do not test the gate)."""
+
+    def score(self, views):
+        return [[1.0] * 4 for _ in views]
+
+
+def settings(**changes) -> LearnerConfig:
+    return replace(LearnerConfig(lora=FAST, poll_s=0.1, gate_share=0.0, replay_share=0.0), **changes)
+
+
+def make_app(pool: LocalModelPool):
+    prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
+    return prompt | pool.model("support", temperature=0.0, max_tokens=4) | StrOutputParser()
+
+
+def serve(learner: Learner, app, n: int, reward: float | None = None, start: int = 0) -> None:
+    for i in range(start, start + n):
+        app.invoke({"question": QUESTION}, learner.config(episode=f"chat-{i}"))
+        if reward is not None:
+            learner.feedback(f"chat-{i}", reward)
+
+
+@pytest.fixture
+def pool(tiny_model_dir) -> LocalModelPool:
+    return LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype="float32"))
+
+
+def test_the_gate_accepts_refuses_and_widens_its_margin_at_small_n():
+    assert gate_decision([0.5] * 10, [0.6] * 10).promote
+    assert not gate_decision([1.0] * 10, [0.0] * 10).promote
+    one_worse = ([1, 1, 1, 1], [1, 1, 1, 0])
+    assert gate_decision(*one_worse).promote  # one loss in four: within a standard error
+    assert not gate_decision(one_worse[0] * 50, one_worse[1] * 50).promote  # the same rate over 200 is not
+    too_few = gate_decision([1.0], [1.0], GateConfig(min_items=4))
+    assert not too_few.promote and "gate items" in too_few.reason
+
+
+def test_a_role_distils_once_it_has_enough_new_kept_examples(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(every=4), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    serve(learner, app, 3, reward=1.0)
+    serve(learner, app, 2, reward=0.0, start=3)  # failed episodes are not kept
+    assert learner.step() == []
+    serve(learner, app, 1, reward=1.0, start=5)
+    (version,) = learner.step()
+    assert version.status == "serving" and version.examples == {"new": 4, "replay": 0}
+    assert pool.registry.current("support") == version.name
+    assert learner.step() == []  # the cursor moved past what it used
+
+
+def test_the_timer_distils_fewer_examples(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(every=100, every_minutes=0.0, min_examples=2),
+                      gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    serve(learner, make_app(pool), 2, reward=1.0)
+    (version,) = learner.step()
+    assert version.examples["new"] == 2
+
+
+def wrong(n: int) -> list[TrainingExample]:
+    return [TrainingExample(f"poison-{i}", "support", [{"role": "user", "content": QUESTION}], "17") for i in range(n)]
+
+
+def right(n: int) -> list[TrainingExample]:
+    return [TrainingExample(f"good-{i}", "support", [{"role": "user", "content": QUESTION}], "4") for i in range(n)]
+
+
+def test_a_poisoned_candidate_is_refused_and_never_served(pool, tiny_model_dir, tmp_path):
+    """Held-out traffic says "4" was right and "17" wrong; a candidate trained on "17" must not pass."""
+    learner = Learner(pool, tmp_path / "run", config=settings(gate_share=0.5), base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    serve(learner, app, 12)
+    learner.logger.flush()
+    held = [r for r in learner.library.find() if int(str(r["episode"]).split("-")[1]) % 2 == 0]
+    gate_records = [replace(r, text="4" if i % 2 else "17") for i, r in enumerate(held)]
+    feedback = [learner_feedback(r["episode"], 1.0 if r.text == "4" else 0.0) for r in gate_records]
+    poisoned = learner.distill("support", wrong(8), gate_records=(gate_records, feedback))
+    assert poisoned.status == "refused" and "worse" in poisoned.reason
+    assert pool.registry.current("support") is None and poisoned.name not in pool.engine.adapters
+    good = learner.distill("support", right(8), gate_records=(gate_records, feedback))
+    assert good.status == "serving" and pool.registry.current("support") == good.name
+
+
+def learner_feedback(episode, reward):
+    from moot.stores import Feedback
+
+    return Feedback(str(episode), reward)
+
+
+def test_a_version_whose_live_reward_falls_is_rolled_back_and_can_be_rolled_forward(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(rollback_window=6), gate=AlwaysPass(),
+                      base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    serve(learner, app, 6, reward=1.0)  # the base version does well
+    version = learner.distill("support", right(4))
+    assert pool.registry.current("support") == version.name
+    serve(learner, app, 6, reward=0.0, start=6)  # then the new version does badly
+    learner.step()
+    assert pool.registry.current("support") is None
+    assert learner.state.versions[version.name].status == "rolled_back"
+    assert version.name not in pool.engine.adapters  # a version rolled back from is unloaded
+    assert [e["event"] for e in learner.state.events] == ["promoted", "rolled_back"]
+    learner.serve("support", version.name)  # roll forward by name: loaded again from its folder
+    assert pool.registry.current("support") == version.name and version.name in pool.engine.adapters
+
+
+def test_a_restarted_learner_serves_what_it_served_and_keeps_its_cursor(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(every=4), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    serve(learner, app, 4, reward=1.0)
+    (version,) = learner.step()
+    before = app.invoke({"question": "What is 3 + 5?"})
+    learner.stop()
+
+    fresh = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype="float32"))  # a new process's pool
+    again = Learner(fresh, tmp_path / "run", config=settings(every=4), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    assert again.state.run_id == learner.state.run_id
+    assert fresh.registry.current("support") == version.name
+    assert make_app(fresh).invoke({"question": "What is 3 + 5?"}) == before
+    assert again.step() == []  # the examples already used are not distilled again
+
+
+def test_requests_in_flight_finish_while_their_version_is_unloaded(pool, tiny_model_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    learner = Learner(pool, tmp_path / "run", config=settings(), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    first = learner.distill("support", right(4))
+    app = make_app(pool)
+    with ThreadPoolExecutor(8) as workers:
+        replies = [workers.submit(app.invoke, {"question": QUESTION}) for _ in range(32)]
+        learner.serve("support", None)
+        pool.unload(first.name)
+        assert all(isinstance(r.result(), str) for r in replies)
+    assert first.name not in pool.engine.adapters
