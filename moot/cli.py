@@ -267,6 +267,43 @@ def selfplay(
 
 
 @app.command()
+@_with_run_options
+def live(
+    protocol: Annotated[str, typer.Argument(help="Protocol that serves the traffic: debate, chain or critique.")] = "debate",
+    task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
+    level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
+    minutes: Annotated[float, typer.Option(min=0.1, help="How long traffic runs.")] = 20.0,
+    traffic_concurrency: Annotated[int, typer.Option(min=1, help="Traffic episodes in flight at once.")] = 8,
+    every: Annotated[int, typer.Option(min=1, help="New kept examples of a role that start a distillation.")] = 32,
+    every_minutes: Annotated[Optional[float], typer.Option(
+        min=0.0, help="Also distil this often, when a role has a few new examples.")] = None,
+    replay_share: Annotated[float, typer.Option(
+        min=0.0, max=0.95, help="Share of each training set replayed from older kept examples.")] = 0.5,
+    gate_problems: Annotated[int, typer.Option(min=1, help="Validation problems the promotion gate plays.")] = 50,
+    train_threads: Annotated[int, typer.Option(min=1, help="CPU threads of the training process.")] = 1,
+    epochs: Annotated[float, typer.Option(help="LoRA epochs of each distillation.")] = 2.0,
+    test_size: Annotated[int, typer.Option(min=1, help="Held-out problems scoring the first and final versions.")] = 100,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/live-<protocol>-<time>).")] = None,
+    *,
+    run: RunOptions,
+) -> None:
+    """Serve a stream of traffic while the live learner distils, gates and hot-swaps behind it."""
+    from moot.learner import LearnerConfig
+    from moot.live import LiveConfig, live as run_live
+    from moot.tasks import SplitSizes
+
+    with _errors_exit_cleanly():
+        config = LiveConfig(
+            protocol=protocol, task=task, level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
+            sizes=SplitSizes(test=test_size), gate_problems=gate_problems,
+            learner=LearnerConfig(every=every, every_minutes=every_minutes, replay_share=replay_share,
+                                  train_threads=train_threads, lora=run.lora(epochs=epochs), seed=run.seed),
+            **run.run_config(run_dir or Path("runs") / f"live-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
+        )
+        run_live(config, console=console, mode=run.mode)
+
+
+@app.command()
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to put side by side.")],
     out: Annotated[Path, typer.Option(help="Where the combined report.json and report.png go.")] = Path("runs/combined"),

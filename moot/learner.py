@@ -190,13 +190,16 @@ class Learner:
         judge: A chat model asked whether each unrewarded episode's reply was right.
         base_model_dir: The pool's base model folder (default: the embedded model).
         library: The experience library (default: ``run_dir/library``).
+        run_id: The run id its records carry, for a new learner (default: a fresh one; a
+            restarted learner keeps the one in its state).
     """
 
     def __init__(self, pool: ModelPool, run_dir: str | Path, every: int | None = None, *,
                  config: LearnerConfig | None = None, reward: RewardFunction | None = None,
                  annotators: dict[str, Annotator] | None = None, curate: Curate | None = None,
                  gate: Gate | None = None, judge: BaseChatModel | None = None,
-                 base_model_dir: str | Path | None = None, library: ExperienceLibrary | None = None) -> None:
+                 base_model_dir: str | Path | None = None, library: ExperienceLibrary | None = None,
+                 run_id: str | None = None) -> None:
         self.settings = config or LearnerConfig()
         if every is not None:
             self.settings.every = every
@@ -204,7 +207,8 @@ class Learner:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.run_dir / "learner.json"
-        self.state = LearnerState.load(self.state_path) if self.state_path.exists() else LearnerState()
+        self.state = (LearnerState.load(self.state_path) if self.state_path.exists()
+                      else LearnerState(run_id=run_id) if run_id else LearnerState())
         self.library = library or ExperienceLibrary(self.run_dir / "library")
         self.base_model_dir = Path(base_model_dir) if base_model_dir else embedded_model_dir()
         self.gate = gate
@@ -348,6 +352,7 @@ class Learner:
             self.activity = f"training {role} (step {step}/{total})"
 
         self.activity = f"training {role} on {len(new)} new + {len(replay)} replayed examples"
+        self._event("distilling", role, None, f"{len(new)} new + {len(replay)} replayed examples")
         try:
             train_lora_adapter_in_subprocess(self.base_model_dir, [*new, *replay], output, role=role, iteration=number,
                                              config=self.settings.lora, init_adapter=parent_dir,
@@ -369,6 +374,9 @@ class Learner:
                 self.state.cursors[role] = cursor
             self._save()
             return version
+        except BaseException as error:
+            self._event("failed", role, None, f"{type(error).__name__}: {error}"[:300])
+            raise
         finally:
             self.activity = "idle"
 

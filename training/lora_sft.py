@@ -142,7 +142,8 @@ def train_lora_adapter(
     with _quiet_checkpointing_deprecation():
         args = _sft_config(scratch, config, compute)
     if init_adapter is not None:
-        model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
+        with _quiet_checkpointing_deprecation():
+            model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     else:
         lora = LoraConfig(
             r=config.rank,
