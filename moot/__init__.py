@@ -22,6 +22,11 @@ _EXPORTS = {
     "SelfPlayConfig": "moot.selfplay", "SelfPlayRun": "moot.selfplay",
     "BackendConfig": "moot.runner", "RunConfig": "moot.runner", "SplitSizes": "moot.tasks", "Task": "moot.tasks", "Problem": "moot.tasks",
     "arithmetic_task": "moot.tasks", "jsonl_task": "moot.tasks",
+    "LiveConfig": "moot.live", "LiveRun": "moot.live",
+    # live learning from an app's own traffic
+    "Learner": "moot.learner", "LearnerConfig": "moot.learner", "GateConfig": "moot.gate", "TaskGate": "moot.gate",
+    "TrafficGate": "moot.gate", "Feedback": "moot.stores", "RewardFilter": "moot.training.rewarded",
+    "rewarded_training_sets": "moot.training.rewarded",
     # the protocols
     "Protocol": "moot.protocols", "PROTOCOLS": "moot.protocols", "get_protocol": "moot.protocols",
     "DebateConfig": "moot.nodes", "ChainConfig": "moot.nodes", "CritiqueConfig": "moot.nodes",

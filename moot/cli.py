@@ -181,6 +181,9 @@ def improve(
     filter: Annotated[str, typer.Option(help="What counts as success: ground_truth or consensus.")] = "ground_truth",
     epochs: Annotated[float, typer.Option(help="LoRA epochs.")] = 2.0,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    gate_problems: Annotated[int, typer.Option(min=0, help=(
+        "Validation problems on which a new iteration must not do measurably worse, or it is not served "
+        "(0: no gate)."))] = 30,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<protocol>-<time>).")] = None,
     *,
     run: RunOptions,
@@ -220,6 +223,7 @@ def improve(
             augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),  # type: ignore[arg-type]
             lora=run.lora(rank=rank, alpha=2 * rank, epochs=epochs),
+            gate_problems=gate_problems,
             **run.run_config(run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_improve(config, console=console, mode=run.mode)

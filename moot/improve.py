@@ -12,11 +12,12 @@ are parameters. Everything a run makes lives in its run folder::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Sequence
 
 from rich.console import Console
 
+from moot.gate import GateConfig, TaskGate, gate_decision
 from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
@@ -46,6 +47,10 @@ class ImproveConfig(RunConfig):
         iterations: Play-train-swap rounds.
         debate, chain, critique: Settings of each protocol (only the played one is used).
         augment: Repair failed trajectories before training (SiriuS; chain and critique).
+        gate_problems: Validation problems on which an iteration's adapters must not do
+            measurably worse than the versions they would replace, or they are not served
+            (0: serve every trained adapter).
+        gate: The promotion rule.
     """
 
     protocol: str = "debate"
@@ -61,6 +66,8 @@ class ImproveConfig(RunConfig):
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    gate_problems: int = 30
+    gate: GateConfig = field(default_factory=GateConfig)
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":
@@ -141,7 +148,36 @@ class ImproveRun(RunLoop[ImproveReport]):
     def train_and_swap(self, iteration: int) -> None:
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
-        self.train(sets, self.protocol.roles(self.protocol_config), iteration, self.config.lora)
+        gated = self.config.gate_problems > 0
+        entries = self.train(sets, self.protocol.roles(self.protocol_config), iteration, self.config.lora,
+                             publish=not gated)
+        if gated:
+            self.gate_and_publish(iteration, entries)
+
+    def gate_and_publish(self, iteration: int, entries: list[dict[str, Any]]) -> None:
+        """Serve the iteration's adapters only if, together, they do not do measurably worse on validation."""
+        trained = self.trained(iteration)
+        if not trained:
+            return
+        current = {role: self.pool.registry.current(role) for role in trained}
+        candidates = {role: self.pool.load(role, folder) for role, folder in trained.items()}
+        gate = TaskGate(self.protocol, self.protocol_config, self.task.validation[:self.config.gate_problems],
+                        self.config.concurrency)
+        with progress_bar(self.console) as progress:
+            progress.add_task(f"gating iteration {iteration} on {len(gate.problems)} validation problems", total=None)
+            before, after = gate.score([self.pool.pinned(current), self.pool.pinned(candidates)])
+        result = gate_decision(before, after, self.config.gate)
+        self.report.gates[f"it{iteration}"] = asdict(result)
+        for entry in entries:
+            if entry["role"] in candidates:
+                if result.promote:
+                    self.pool.promote(entry["role"], candidates[entry["role"]])
+                    entry["version"] = candidates[entry["role"]]
+                else:
+                    self.pool.unload(candidates[entry["role"]])
+        verdict = "[green]promoted[/]" if result.promote else "[red]not promoted[/]"
+        self.console.print(f"gate, iteration {iteration}: {verdict} ({result.current:.2f} -> {result.candidate:.2f} "
+                           f"on validation; {result.reason})")
 
     def run(self) -> ImproveReport:
         # The single agent is the base model answering alone, greedy: a debate of one.

@@ -210,7 +210,7 @@ class Learner:
         self.state = (LearnerState.load(self.state_path) if self.state_path.exists()
                       else LearnerState(run_id=run_id) if run_id else LearnerState())
         self.library = library or ExperienceLibrary(self.run_dir / "library")
-        self.base_model_dir = Path(base_model_dir) if base_model_dir else embedded_model_dir()
+        self.base_model_dir = Path(base_model_dir) if base_model_dir else None  # the embedded model, found when first trained on
         self.gate = gate
         self.judge = judge
         self._curate = curate or (lambda records, feedback: rewarded_training_sets(
@@ -354,7 +354,7 @@ class Learner:
         self.activity = f"training {role} on {len(new)} new + {len(replay)} replayed examples"
         self._event("distilling", role, None, f"{len(new)} new + {len(replay)} replayed examples")
         try:
-            train_lora_adapter_in_subprocess(self.base_model_dir, [*new, *replay], output, role=role, iteration=number,
+            train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), [*new, *replay], output, role=role, iteration=number,
                                              config=self.settings.lora, init_adapter=parent_dir,
                                              threads=self.settings.train_threads, on_step=on_step)
             self.activity = f"gating {role}"
@@ -394,13 +394,11 @@ class Learner:
         role, previous = version.role, version.parent
         with self._lock:
             baseline = list(self._rewards[(role, previous)])[-self.settings.rollback_window:]
-        self.pool.serve(role, version.name)
+        retired = self.pool.promote(role, version.name)
         version.status = "serving"
         self.state.serving[role] = version.name
-        for other in self.state.versions.values():  # keep the previous version loaded for a rollback, no older one
-            if other.role == role and other.name not in (version.name, previous) and other.status in ("serving", "standby"):
-                self.pool.unload(other.name)
-                other.status = "retired"
+        if retired in self.state.versions:
+            self.state.versions[retired].status = "retired"
         if previous in self.state.versions:
             self.state.versions[previous].status = "standby"
         self._watch[role] = (previous, baseline)

@@ -118,6 +118,7 @@ class ImproveReport(RunReport):
     split: str
     scores: list[Score] = field(default_factory=list)
     augmentation: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         super().restore({**snapshot, "scores": [Score(**s) for s in snapshot["scores"]]})
@@ -144,6 +145,10 @@ class ImproveReport(RunReport):
             table.add_column(column, justify="left" if column == "configuration" else "right")
         for s in self.scores:
             table.add_row(s.name, str(s.iteration), f"{s.accuracy:.3f}", f"{s.stderr:.3f}", str(s.n))
+        table.caption = "; ".join(
+            f"{iteration}: {'promoted' if gate['promote'] else 'NOT promoted, the earlier versions kept'} "
+            f"(validation {gate['current']:.2f} -> {gate['candidate']:.2f}, n={gate['n']})"
+            for iteration, gate in self.gates.items()) or None
         return table
 
 

@@ -24,7 +24,7 @@ def test_improve_debate_runs_end_to_end_on_the_embedded_model(tmp_path):
         "improve", "debate", "--task", "arithmetic", "--level", "sum1", "--iterations", "1",
         "--agents", "2", "--rounds", "2", "--temperature", "0", "--max-tokens", "8",
         "--train-size", "8", "--validation-size", "2", "--test-size", "4",
-        "--max-steps", "2", "--max-examples", "8", "--run-dir", str(run_dir),
+        "--max-steps", "2", "--max-examples", "8", "--gate-problems", "0", "--run-dir", str(run_dir),
     ])
     assert result.exit_code == 0, result.output
     report = json.loads((run_dir / "report.json").read_text())
@@ -104,3 +104,21 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     assert trained_roles == valid_roles  # every side that made a valid move learned from it
     for role in trained_roles:  # ... going on from the warm-start adapter
         assert AdapterManifest.load(run_dir / "adapters" / "it1" / role).parent == str(run_dir / "adapters" / "it0" / "warm-start")
+
+
+def test_a_short_live_session_distils_gates_and_swaps_without_failing_a_request(tmp_path):
+    run_dir = tmp_path / "live"
+    run_cli("live", "debate", "--level", "sum1", "--minutes", "0.5", "--traffic-concurrency", "4", "--every", "4",
+            "--gate-problems", "4", "--test-size", "4", "--max-steps", "2", "--epochs", "1", "--run-dir", str(run_dir))
+    report = json.loads((run_dir / "live.json").read_text())
+    assert [s["name"] for s in report["scores"]] == ["debate (first version)", "debate (final version)"]
+    assert report["traffic"] and not any(t["failed"] for t in report["traffic"])
+    kinds = [e["event"] for e in report["events"]]
+    assert kinds.count("distilling") >= 1 and kinds.count("promoted") + kinds.count("refused") == kinds.count("distilling")
+    learner = json.loads((run_dir / "learner.json").read_text())
+    for version in learner["versions"].values():
+        assert version["gate"]["n"] == 4 and (run_dir / "adapters" / "debater").is_dir()
+    served = {v for t in report["traffic"] for v in t["versions"].values() if v}
+    promoted = {e["version"] for e in report["events"] if e["event"] == "promoted"}
+    assert served <= promoted  # no refused candidate ever served traffic
+    assert (run_dir / "live.png").stat().st_size > 1000

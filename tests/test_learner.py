@@ -11,6 +11,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from moot.gate import GateConfig, gate_decision
 from moot.learner import Learner, LearnerConfig
 from moot.nodes import LocalEngine, LocalModelPool
+from moot.stores import Feedback
 from moot.training import LoraTrainingConfig, TrainingExample
 
 FAST = LoraTrainingConfig(rank=8, alpha=16, learning_rate=1e-2, epochs=1, max_steps=12, batch_size=4, dropout=0.0,
@@ -29,7 +30,7 @@ def settings(**changes) -> LearnerConfig:
     return replace(LearnerConfig(lora=FAST, poll_s=0.1, gate_share=0.0, replay_share=0.0), **changes)
 
 
-def make_app(pool: LocalModelPool):
+def make_app(pool):
     prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
     return prompt | pool.model("support", temperature=0.0, max_tokens=4) | StrOutputParser()
 
@@ -102,8 +103,6 @@ def test_a_poisoned_candidate_is_refused_and_never_served(pool, tiny_model_dir, 
 
 
 def learner_feedback(episode, reward):
-    from moot.stores import Feedback
-
     return Feedback(str(episode), reward)
 
 
@@ -152,3 +151,29 @@ def test_requests_in_flight_finish_while_their_version_is_unloaded(pool, tiny_mo
         pool.unload(first.name)
         assert all(isinstance(r.result(), str) for r in replies)
     assert first.name not in pool.engine.adapters
+
+
+def test_later_distillations_replay_a_share_of_older_examples(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(every=4, replay_share=0.5), gate=AlwaysPass(),
+                      base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    serve(learner, app, 4, reward=1.0)
+    (first,) = learner.step()
+    serve(learner, app, 4, reward=1.0, start=4)
+    (second,) = learner.step()
+    assert first.examples == {"new": 4, "replay": 0} and second.examples == {"new": 4, "replay": 4}
+    assert second.parent == first.name  # trained on from the version it replaces
+
+
+def test_a_judge_model_rewards_episodes_nobody_rewarded(tmp_path):
+    from langchain_core.language_models import FakeListChatModel
+
+    from moot.nodes import SharedModelPool
+
+    pool = SharedModelPool(FakeListChatModel(responses=["4"]))
+    learner = Learner(pool, tmp_path / "run", config=settings(), judge=FakeListChatModel(responses=["Yes, it is."]))
+    app = make_app(pool)
+    app.invoke({"question": QUESTION}, learner.config(episode="chat-1"))
+    learner.step()
+    (verdict,) = learner.library.feedback(episode="chat-1")
+    assert verdict.source == "judge" and verdict.reward == 1.0

@@ -153,3 +153,32 @@ def test_the_library_round_trip_over_a_chroma_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_learner_gates_and_promotes_through_the_servers_runtime_loading(vllm_url, tmp_path):
+    from moot.learner import Learner, LearnerConfig
+
+    class Scripted:
+        """Scores the views as told, after checking each answers with the version it was pinned to."""
+
+        def __init__(self, candidate_wins: bool) -> None:
+            self.candidate_wins, self.names = candidate_wins, []
+
+        def score(self, views):
+            self.names = [view.model("fruit").model_name for view in views]
+            good, bad = [1.0] * 4, [0.0] * 4
+            return [bad, good] if self.candidate_wins else [good, bad]
+
+    pool = VLLMModelPool(vllm_url, max_loras=2, max_lora_rank=16, adapters_root=tmp_path / "run" / "adapters")
+    examples = [TrainingExample(f"m-{i}", "fruit", QUESTION, "MANGO") for i in range(4)]
+    settings = LearnerConfig(lora=LoraTrainingConfig(rank=8, alpha=16, max_steps=2, batch_size=4))
+    refusing = Scripted(candidate_wins=False)
+    learner = Learner(pool, tmp_path / "run", config=settings, gate=refusing)
+    refused = learner.distill("fruit", examples)
+    assert refusing.names == [pool.served_model, refused.name]  # the candidate answered, unserved, beside the base
+    assert refused.status == "refused" and refused.name not in served_names(vllm_url)
+    assert pool.registry.current("fruit") is None
+    learner.gate = Scripted(candidate_wins=True)
+    promoted = learner.distill("fruit", examples)
+    assert promoted.status == "serving" and promoted.name in served_names(vllm_url)
+    assert pool.model("fruit").model_name == promoted.name

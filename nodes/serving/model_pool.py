@@ -38,11 +38,18 @@ class ModelPool(ABC):
         one before is unloaded.
         """
         version = self.load(role, adapter_dir)
+        self.promote(role, version)
+        return version
+
+    def promote(self, role: str, version: str) -> str | None:
+        """Serve a loaded ``version`` for ``role``, keep the one it replaces loaded for a rollback,
+        and unload the one before that; return the unloaded version's name, if any."""
         retired = self.registry.previous(role)
         self.serve(role, version)
         if retired is not None and retired not in self.registry.snapshot().values():
-            self._unload(retired)
-        return version
+            self.unload(retired)
+            return retired
+        return None
 
     def load(self, role: str, adapter_dir: str | Path, version: str | None = None) -> str:
         """Load an adapter under a new version name without serving it; return the name.
