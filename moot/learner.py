@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 RewardFunction = Callable[[Any, dict[str, Any]], "float | None"]
 """``reward(final_output, record_metadata) -> reward`` (``None``: no reward yet)."""
+HELD_OUT_SPLITS = ("validation", "test")
 Curate = Callable[[list[ExperienceRecord], list[Feedback]], dict[str, list[TrainingExample]]]
 
 
@@ -312,7 +313,8 @@ class Learner:
         self._judge_pending()
         for role in list(self._watch):
             self._check_rollback(role)
-        records = self.library.find(run=self.state.run_id)
+        # Held-out splits (a live run scores its versions on them) are never trained on.
+        records = [r for r in self.library.find(run=self.state.run_id) if r["split"] not in HELD_OUT_SPLITS]
         feedback = self.library.feedback(run=self.state.run_id)
         share = self.settings.gate_share if self.gate is None else 0.0
         train_records = [r for r in records if not _held_out(str(r["episode"]), share)]

@@ -25,7 +25,8 @@ class EpisodeContext(TypedDict, total=False):
         iteration: Improve-loop iteration (0: the base model).
         split: ``train``, ``validation``, ``test`` (or ``eval`` for self-play pairings).
         setting: What was played, e.g. ``debate (iteration 1)`` or ``trained seller vs frozen base``.
-        episode: ``<split>/<setting>/it<iteration>/<problem or game>``, unique within a run.
+        episode: ``<split>/<setting>/it<iteration>/<problem or game>``, unique within a run;
+            an app's own id (a chat session's), or else the LangChain root run's id.
         problem_id: The task problem's id.
         question: The problem's question.
         target: The ground-truth answer, when the task has one.
@@ -57,6 +58,11 @@ class CallSite(TypedDict, total=False):
             step, a critique attempt, a negotiation turn.
         seat: Negotiation: the seat the player holds.
         adapter: The adapter version that answered, or the base model's name.
+        lc_run_id, lc_parent_run_id: The call's LangChain run id and its parent's (the
+            chain or node that made it); the episode defaults to the root run's id.
+        tags: The run's LangChain tags, comma-joined.
+        time: When the call finished (Unix seconds): orders an episode's turns, and the
+            live learner's cursor over what it has trained on.
     """
 
     node: str
@@ -66,6 +72,10 @@ class CallSite(TypedDict, total=False):
     round: int
     seat: str
     adapter: str
+    lc_run_id: str
+    lc_parent_run_id: str
+    tags: str
+    time: float
 
 
 class Outcome(TypedDict, total=False):

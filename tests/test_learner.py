@@ -177,3 +177,12 @@ def test_a_judge_model_rewards_episodes_nobody_rewarded(tmp_path):
     learner.step()
     (verdict,) = learner.library.feedback(episode="chat-1")
     assert verdict.source == "judge" and verdict.reward == 1.0
+
+
+def test_held_out_splits_are_never_trained_on(pool, tiny_model_dir, tmp_path):
+    learner = Learner(pool, tmp_path / "run", config=settings(every=2), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    app = make_app(pool)
+    for i, split in enumerate(["test", "test", "validation", "validation"]):
+        app.invoke({"question": QUESTION}, learner.config(episode=f"eval-{i}", split=split))
+        learner.feedback(f"eval-{i}", 1.0)
+    assert learner.step() == []
