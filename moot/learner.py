@@ -93,7 +93,7 @@ class LearnerConfig:
     gate_share: float = 0.2
     gate: GateConfig = field(default_factory=GateConfig)
     rollback_window: int = 24
-    rollback_z: float = 1.0
+    rollback_z: float = 2.0
     train_threads: int = 1
     poll_s: float = 5.0
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
