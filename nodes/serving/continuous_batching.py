@@ -32,6 +32,11 @@ class _Row:
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
 
+    def add(self, token: int) -> None:
+        self.tokens.append(token)
+        if self.request.on_token is not None:
+            self.request.on_token(token)
+
 
 def _sample(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
     """One next token per row: argmax when greedy, else temperature and nucleus sampling."""
@@ -132,7 +137,7 @@ class ContinuousBatcher:
 
     def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, first: list[int]) -> None:
         for row, token in zip(rows, first):
-            row.tokens.append(token)
+            row.add(token)
         pending = torch.tensor(first, dtype=torch.long).unsqueeze(1)
         if not self.rows:
             self.rows, self.cache, self.mask, self.pending = rows, cache, mask, pending
@@ -153,7 +158,7 @@ class ContinuousBatcher:
         self.cache = output.cache
         tokens = _sample(output.logits[:, -1, :], self.rows)
         for row, token in zip(self.rows, tokens):
-            row.tokens.append(token)
+            row.add(token)
         self.pending = torch.tensor(tokens, dtype=torch.long).unsqueeze(1)
         self._retire()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Callable
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 
@@ -39,9 +40,15 @@ class Completion:
 
 @dataclass
 class GenerationRequest:
-    """One queued chat request (tokenized once, by the caller) and the future its completion resolves."""
+    """One queued chat request (tokenized once, by the caller) and the future its completion resolves.
+
+    ``on_token`` is called with each token id as it is generated (streaming); the
+    continuous scheduler calls it per step; the static one does not (a streamed reply then
+    comes in one piece).
+    """
 
     prompt_ids: list[int]
     adapter: str | None
     params: SamplingParams
     future: Future = field(default_factory=Future)
+    on_token: Callable[[int], None] | None = None

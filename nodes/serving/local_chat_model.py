@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import queue
+from concurrent.futures import Future
+from typing import Any, Callable, Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field
 
 from .adapter_registry import AdapterRegistry
+from .generation import Completion
 from .local_engine import LocalEngine, SamplingParams
 
 
@@ -53,13 +56,16 @@ class LocalChatModel(BaseChatModel):
             return self.registry.current(self.role)
         return self.adapter
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Tracing parameters: provider ``moot``, model = the base model plus the adapter version that will answer."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        adapter = self.current_adapter()
+        params["ls_provider"] = "moot"
+        params["ls_model_name"] = f"{self.engine.name}:{adapter}" if adapter else self.engine.name
+        return params
+
+    def _submit(self, messages: list[BaseMessage], on_token: Callable[[int], None] | None = None,
+                **kwargs: Any) -> tuple[Future, str | None]:
         params = SamplingParams(
             temperature=kwargs.get("temperature", self.temperature),
             max_new_tokens=kwargs.get("max_tokens", self.max_tokens),
@@ -69,28 +75,82 @@ class LocalChatModel(BaseChatModel):
         conversation = convert_to_openai_messages(messages)
         adapter = self.current_adapter()
         try:
-            future = self.engine.submit(conversation, adapter, params)
+            return self.engine.submit(conversation, adapter, params, on_token), adapter
         except KeyError:
             # A rollback retired the version between reading the role's pointer and
             # submitting; the pointer has moved on, so the call goes to its new version.
             if self.current_adapter() == adapter:
                 raise
             adapter = self.current_adapter()
-            future = self.engine.submit(conversation, adapter, params)
-        completion = future.result()
-        text = completion.text
-        for marker in stop or []:
-            text = text.split(marker)[0]
-        message = AIMessage(
-            content=text,
-            response_metadata={"model_name": self.engine.name, "adapter": adapter, "role": self.role},
-            usage_metadata={
+            return self.engine.submit(conversation, adapter, params, on_token), adapter
+
+    def _metadata(self, completion: Completion, adapter: str | None) -> dict[str, Any]:
+        """The message fields every reply carries: which model and adapter answered, and token usage."""
+        return {
+            "response_metadata": {"model_name": self.engine.name, "adapter": adapter, "role": self.role},
+            "usage_metadata": {
                 "input_tokens": completion.prompt_tokens,
                 "output_tokens": completion.completion_tokens,
                 "total_tokens": completion.prompt_tokens + completion.completion_tokens,
             },
-        )
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        future, adapter = self._submit(messages, **kwargs)
+        completion = future.result()
+        text = completion.text
+        for marker in stop or []:
+            text = text.split(marker)[0]
+        message = AIMessage(content=text, **self._metadata(completion, adapter))
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Token by token, while the engine batches this request with others (each row streams its own tokens).
+
+        With ``stop`` sequences the reply comes in one chunk, cut at the first one.
+        """
+        if stop:
+            message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content=message.content, response_metadata=message.response_metadata,
+                usage_metadata=message.usage_metadata, chunk_position="last"))  # type: ignore[attr-defined]
+            return
+        tokens: queue.Queue[int] = queue.Queue()
+        future, adapter = self._submit(messages, on_token=tokens.put, **kwargs)
+        ids: list[int] = []
+        sent = ""
+        while not (future.done() and tokens.empty()):
+            try:
+                ids.append(tokens.get(timeout=0.05))
+            except queue.Empty:
+                continue
+            # Stripped like invoke's reply, so trailing spaces wait for the next word and the
+            # chunks add up to exactly what invoke returns.
+            text = self.engine.tokenizer.decode(ids, skip_special_tokens=True).strip()
+            if text.endswith("\ufffd") or not text.startswith(sent) or text == sent:
+                continue  # half of a multi-byte character, or nothing new yet
+            delta, sent = text[len(sent):], text
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(delta, chunk=chunk)
+            yield chunk
+        completion = future.result()
+        # The last chunk carries what decoding held back, and the usage.
+        rest = completion.text[len(sent):] if completion.text.startswith(sent) else ""
+        yield ChatGenerationChunk(message=AIMessageChunk(content=rest, chunk_position="last",
+                                                         **self._metadata(completion, adapter)))
 
     def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, **kwargs: Any):
         """Run all inputs concurrently so the engine serves them as one padded batch."""

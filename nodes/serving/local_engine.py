@@ -22,7 +22,7 @@ import weakref
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
@@ -241,8 +241,11 @@ class LocalEngine:
             ids = ids[-self.max_prompt_tokens :]
         return ids
 
-    def submit(self, messages: list[dict[str, str]], adapter: str | None, params: SamplingParams) -> Future:
+    def submit(self, messages: list[dict[str, str]], adapter: str | None, params: SamplingParams,
+               on_token: Callable[[int], None] | None = None) -> Future:
         """Queue one chat request; it joins the batch that is running or forming.
+
+        ``on_token`` receives each generated token id as it comes (for streaming).
 
         Raises:
             KeyError: if ``adapter`` is not loaded.
@@ -251,7 +254,7 @@ class LocalEngine:
         if params.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError(f"{params.max_new_tokens:,} new tokens asked; this engine generates at most "
                              f"{self.max_new_tokens_limit:,} (max_new_tokens_limit)")
-        request = GenerationRequest(self.prompt_ids(messages), adapter, params)
+        request = GenerationRequest(self.prompt_ids(messages), adapter, params, on_token=on_token)
         with self._idle:  # checked and counted at once, so an unload cannot slip in between
             self._require_loaded([adapter])
             if adapter in self._retiring:

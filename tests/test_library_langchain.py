@@ -1,0 +1,63 @@
+"""The experience library in LangChain's terms: a vector store and retriever over records' inputs; old libraries migrate."""
+
+from __future__ import annotations
+
+import json
+
+import chromadb
+import pytest
+
+from moot.stores import ExperienceLibrary, ExperienceRecord, LibraryUnavailable
+from moot.stores.embedding import offline_embedding_function
+
+
+def record(rid: str, question: str, reply: str, role: str) -> ExperienceRecord:
+    return ExperienceRecord(rid, reply, [{"role": "user", "content": question}], {"role": role, "reward": 1.0})
+
+
+@pytest.fixture
+def library(tmp_path) -> ExperienceLibrary:
+    library = ExperienceLibrary(tmp_path / "library")
+    library.add([
+        record("a", "What is the capital of France?", "Paris.", "support"),
+        record("b", "What is seven plus six?", "13", "solver"),
+        record("c", "What is eight plus five?", "13", "solver"),
+        record("d", "Which city is France's capital?", "Paris", "support"),
+    ])
+    return library
+
+
+def test_a_retriever_finds_past_episodes_by_their_question_and_carries_the_reply(library):
+    (document,) = library.as_retriever(search_kwargs={"k": 1}).invoke("How much is 7 + 6?")
+    assert document.page_content in ("What is seven plus six?", "What is eight plus five?")
+    assert document.metadata["reply"] == "13" and json.loads(document.metadata["messages"])[0]["role"] == "user"
+
+
+def test_filters_and_mmr_work_through_the_vector_store(library):
+    store = library.as_vectorstore()
+    hits = store.similarity_search("capital of France", k=4, filter={"role": "solver"})
+    assert {d.metadata["role"] for d in hits} == {"solver"}
+    diverse = store.max_marginal_relevance_search("capital of France", k=2, fetch_k=4)
+    assert len(diverse) == 2 and diverse[0].metadata["reply"].startswith("Paris")
+    assert library.search("France capital city", n=1)[0].text.startswith("Paris")
+
+
+def test_a_library_of_the_older_format_is_migrated_when_opened(tmp_path):
+    folder = tmp_path / "old"
+    old = chromadb.PersistentClient(path=str(folder)).get_or_create_collection(
+        "experience", embedding_function=offline_embedding_function())
+    old.upsert(ids=["x"], documents=["Paris."],  # format 1: the reply was the document
+               metadatas=[{"role": "support", "messages": json.dumps([{"role": "user", "content": "Capital of France?"}])}])
+    library = ExperienceLibrary(folder)
+    (migrated,) = library.find()
+    assert migrated.text == "Paris." and migrated.messages[0]["content"] == "Capital of France?"
+    assert library.collection.metadata["moot_format"] == 2
+    assert library.as_vectorstore().similarity_search("France", k=1)[0].page_content == "Capital of France?"
+
+
+def test_a_library_of_a_newer_format_is_refused_with_a_clear_message(tmp_path):
+    folder = tmp_path / "new"
+    chromadb.PersistentClient(path=str(folder)).get_or_create_collection(
+        "experience", embedding_function=offline_embedding_function(), metadata={"moot_format": 99})
+    with pytest.raises(LibraryUnavailable, match="format 99"):
+        ExperienceLibrary(folder)
