@@ -8,15 +8,16 @@ which is how a repaired step's downstream roles are re-run.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, Unpack
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-
 from moot.nodes.answers import safe_parse
 from moot.nodes.chain import ChainConfig, StepOutput, make_step_node
 from moot.nodes.serving.model_pool import ModelPool
 from moot.stores.record_schema import Outcome
+
+from .compile_options import CompileOptions, compile_graph
 
 
 class ChainState(TypedDict, total=False):
@@ -27,7 +28,8 @@ class ChainState(TypedDict, total=False):
     final_answer: str | None
 
 
-def build_chain_graph(pool: ModelPool, config: ChainConfig = ChainConfig()) -> CompiledStateGraph:
+def build_chain_graph(pool: ModelPool, config: ChainConfig = ChainConfig(),
+                      **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a chain over the models in ``pool``.
 
     Example:
@@ -56,7 +58,7 @@ def build_chain_graph(pool: ModelPool, config: ChainConfig = ChainConfig()) -> C
     for role, following in zip(roles, roles[1:] + ["answer"]):
         builder.add_edge(role, following)
     builder.add_edge("answer", END)
-    return builder.compile(name="chain")
+    return compile_graph(builder, "chain", options)
 
 
 def chain_outcome(state: ChainState, record: dict[str, Any]) -> Outcome:

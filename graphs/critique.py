@@ -8,11 +8,10 @@ Neither judge nor critic sees the ground truth.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, Unpack
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-
 from moot.nodes.critique import (
     Attempt,
     CritiqueConfig,
@@ -25,6 +24,8 @@ from moot.nodes.critique import (
 from moot.nodes.serving.model_pool import ModelPool
 from moot.stores.record_schema import Outcome
 
+from .compile_options import CompileOptions, compile_graph
+
 
 class CritiqueState(TypedDict, total=False):
     question: str
@@ -35,7 +36,8 @@ class CritiqueState(TypedDict, total=False):
     final_verdict: bool | None
 
 
-def build_critique_graph(pool: ModelPool, config: CritiqueConfig = CritiqueConfig()) -> CompiledStateGraph:
+def build_critique_graph(pool: ModelPool, config: CritiqueConfig = CritiqueConfig(),
+                         **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile the actor / judge / critic loop.
 
     Example:
@@ -72,7 +74,7 @@ def build_critique_graph(pool: ModelPool, config: CritiqueConfig = CritiqueConfi
     builder.add_conditional_edges("judge", after_judge, ["critic", "finish"])
     builder.add_edge("critic", "actor")
     builder.add_edge("finish", END)
-    return builder.compile(name="critique")
+    return compile_graph(builder, "critique", options)
 
 
 def critique_outcome(state: CritiqueState, record: dict[str, Any]) -> Outcome:

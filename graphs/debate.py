@@ -8,12 +8,11 @@ majority vote. Agents of one round run as parallel tasks, so a local engine batc
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, Unpack
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
-
 from moot.nodes.answers import majority_vote
 from moot.nodes.debate import (
     AgentTask,
@@ -28,6 +27,8 @@ from moot.nodes.debate import (
 from moot.nodes.serving.model_pool import ModelPool
 from moot.stores.record_schema import Outcome
 
+from .compile_options import CompileOptions, compile_graph
+
 
 class DebateState(TypedDict, total=False):
     """The debate's state; ``question`` is the only input."""
@@ -40,7 +41,8 @@ class DebateState(TypedDict, total=False):
     votes: dict[str, int]
 
 
-def build_debate_graph(pool: ModelPool, config: DebateConfig = DebateConfig()) -> CompiledStateGraph:
+def build_debate_graph(pool: ModelPool, config: DebateConfig = DebateConfig(),
+                       **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a debate over the models in ``pool``.
 
     Example:
@@ -113,7 +115,7 @@ def build_debate_graph(pool: ModelPool, config: DebateConfig = DebateConfig()) -
     builder.add_edge("summarize", "summaries_ready")
     builder.add_conditional_edges("summaries_ready", agent_tasks, ["agent"])
     builder.add_edge("vote", END)
-    return builder.compile(name="debate")
+    return compile_graph(builder, "debate", options)
 
 
 def debate_outcome(state: DebateState, record: dict[str, Any]) -> Outcome:

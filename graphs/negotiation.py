@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import copy
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, Unpack
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-
-from moot.nodes.serving.model_pool import ModelPool
-from moot.nodes.negotiation import NegotiationConfig, Turn, make_player_node, referee_turn
+from moot.nodes.negotiation import (
+    NegotiationConfig,
+    Turn,
+    make_player_node,
+    referee_turn,
+)
 from moot.nodes.negotiation_rules import GameState, utilities
+from moot.nodes.serving.model_pool import ModelPool
 from moot.stores.record_schema import Outcome
+
+from .compile_options import CompileOptions, compile_graph
 
 
 class NegotiationState(TypedDict, total=False):
@@ -27,7 +33,8 @@ class NegotiationState(TypedDict, total=False):
     deal: bool
 
 
-def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig) -> CompiledStateGraph:
+def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig,
+                            **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a game between the seats' roles in ``pool``; the input may be empty.
 
     Example:
@@ -65,7 +72,7 @@ def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig) -> Compi
     builder.add_edge("player", "referee")
     builder.add_conditional_edges("referee", lambda s: "settle" if s["game"].over else "player", ["player", "settle"])
     builder.add_edge("settle", END)
-    return builder.compile(name="negotiation")
+    return compile_graph(builder, "negotiation", options)
 
 
 def negotiation_outcome(state: NegotiationState, record: dict[str, Any]) -> Outcome:

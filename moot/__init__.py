@@ -25,7 +25,7 @@ _EXPORTS = {
     "LiveConfig": "moot.live", "LiveRun": "moot.live",
     # live learning from an app's own traffic
     "Learner": "moot.learner", "LearnerConfig": "moot.learner", "GateConfig": "moot.gate", "TaskGate": "moot.gate",
-    "TrafficGate": "moot.gate", "Feedback": "moot.stores", "RewardFilter": "moot.training.rewarded",
+    "TrafficGate": "moot.gate", "Feedback": "moot.stores", "FewShotMemory": "moot.nodes", "FewShotConfig": "moot.nodes", "RewardFilter": "moot.training.rewarded",
     "rewarded_training_sets": "moot.training.rewarded",
     # the protocols
     "Protocol": "moot.protocols", "PROTOCOLS": "moot.protocols", "get_protocol": "moot.protocols",

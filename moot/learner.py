@@ -255,8 +255,9 @@ class Learner:
                 self._rewards[role_version].append(float(reward))
 
     def _on_episode(self, records: list[ExperienceRecord]) -> None:
-        versions = sorted({(str(r["role"]), r["adapter"] if r["adapter"] in self.state.versions else None)
-                           for r in records if r["role"] is not None})  # type: ignore[misc]
+        # An episode that straddles a swap counts for every version that answered in it.
+        versions = list({(str(r["role"]), str(r["adapter"]) if r["adapter"] in self.state.versions else None)
+                         for r in records if r["role"] is not None})
         episode = str(records[0]["episode"])
         rewards = episode_rewards(records)
         with self._lock:

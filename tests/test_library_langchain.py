@@ -61,3 +61,22 @@ def test_a_library_of_a_newer_format_is_refused_with_a_clear_message(tmp_path):
         "experience", embedding_function=offline_embedding_function(), metadata={"moot_format": 99})
     with pytest.raises(LibraryUnavailable, match="format 99"):
         ExperienceLibrary(folder)
+
+
+def test_few_shot_memory_shows_the_roles_best_similar_past_calls_after_the_system_prompt(library):
+    from langchain_core.messages import SystemMessage
+    from langchain_core.runnables import RunnableLambda
+
+    from moot.nodes import FewShotConfig, FewShotMemory
+
+    library.add([ExperienceRecord("e", "14", [{"role": "user", "content": "What is seven plus eight?"}],
+                                  {"role": "solver", "reward": 0.0})])  # a wrong past answer: never shown
+    seen = RunnableLambda(lambda messages: messages)  # a "model" that returns its prompt
+    memory = FewShotMemory(library, "solver", FewShotConfig(k=3))
+    prompt = memory.wrap(seen).invoke([SystemMessage("Answer with a number."), ("user", "What is nine plus six?")])
+    assert prompt[0].type == "system" and prompt[-1].content == "What is nine plus six?"
+    shown = prompt[1:-1]
+    assert [m.type for m in shown] == ["human", "ai"] * 2
+    assert {m.content for m in shown[1::2]} == {"13"}  # the solver's rewarded replies, not the support role's
+    again = memory.wrap(seen).invoke("What is seven plus six?")
+    assert "What is seven plus six?" not in [m.content for m in again[:-1]]  # the question itself is no example

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Callable, ClassVar, Generic, TypeVar
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from moot.nodes.serving.model_pool import ModelPool
@@ -50,6 +51,40 @@ class Protocol(ABC, Generic[ConfigT]):
     @abstractmethod
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         """Per-role training sets from this protocol's logged records."""
+
+    def as_node(self, pool: ModelPool, config: ConfigT, *, question_key: str = "question",
+                answer_key: str = "answer") -> Callable[[dict[str, Any], RunnableConfig], dict[str, Any]]:
+        """This protocol as one node of a user's graph whose state has other keys.
+
+        The mapping: the parent's ``state[question_key]`` becomes the protocol's input
+        ``{"question": ...}``; its final answer comes back as ``{answer_key: ...}``. The
+        protocol runs as a subgraph (its run keeps the protocol's name, so
+        :attr:`annotators` label its calls from its own state), with the parent's callbacks.
+
+        Example:
+            >>> from langchain_core.language_models import FakeListChatModel
+            >>> from langgraph.graph import START, StateGraph
+            >>> from typing import TypedDict
+            >>> from moot.nodes import DebateConfig, SharedModelPool
+            >>> from moot.protocols import DEBATE
+            >>> class Ticket(TypedDict, total=False):
+            ...     task: str
+            ...     solution: str
+            >>> pool = SharedModelPool(FakeListChatModel(responses=["42"]))
+            >>> parent = StateGraph(Ticket)
+            >>> _ = parent.add_node("solve", DEBATE.as_node(pool, DebateConfig(n_agents=2, n_rounds=1),
+            ...                                             question_key="task", answer_key="solution"))
+            >>> _ = parent.add_edge(START, "solve")
+            >>> parent.compile().invoke({"task": "6 * 7?"})
+            {'task': '6 * 7?', 'solution': '42'}
+        """
+        graph = self.build(pool, config)
+
+        def node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:  # LangGraph passes `config` by name
+            return {answer_key: self.final_answer(graph.invoke({"question": state[question_key]}, config))}
+
+        node.__name__ = self.name
+        return node
 
     def roles(self, config: ConfigT) -> list[str]:
         """Every role the graph calls a model for (each can get its own adapter)."""
