@@ -250,6 +250,12 @@ class Learner:
         """
         self.logger.flush()
         self.library.add_feedback(Feedback(episode, float(reward), correction, source, run=self.state.run_id))
+        # The episode's records carry its latest reward too, so a metadata filter (few-shot
+        # memory, a retriever) finds the rewarded ones; the history stays in the feedback rows.
+        records = self.library.find(run=self.state.run_id, episode=episode)
+        for record in records:
+            record.metadata["episode_reward"] = float(reward)
+        self.library.add(records)
         with self._lock:
             for role_version in self._episode_versions.get(episode, []):
                 self._rewards[role_version].append(float(reward))

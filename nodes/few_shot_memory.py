@@ -26,8 +26,8 @@ class FewShotConfig:
 
     Attributes:
         k: How many examples.
-        min_reward: Only calls whose ``reward`` reached this (their own, or their episode's
-            ``final_correct``) are shown.
+        min_reward: Only calls whose own ``reward`` or whose episode's feedback
+            (``episode_reward``) reached this are shown.
         search: ``similarity``, or ``mmr`` for examples that are near and also differ.
         fetch_k: Candidates MMR chooses from.
     """
@@ -67,7 +67,8 @@ class FewShotMemory:
     def examples(self, question: str) -> list[BaseMessage]:
         """The shown turns for ``question``: a user message and the reply, per example."""
         store = self.library.as_vectorstore()
-        where = {"$and": [{"role": {"$eq": self.role}}, {"reward": {"$gte": self.config.min_reward}}]}
+        good = {"$gte": self.config.min_reward}
+        where = {"$and": [{"role": {"$eq": self.role}}, {"$or": [{"reward": good}, {"episode_reward": good}]}]}
         if self.config.search == "mmr":
             found = store.max_marginal_relevance_search(question, k=self.config.k, fetch_k=self.config.fetch_k,
                                                         filter=where)

@@ -89,6 +89,8 @@ class Outcome(TypedDict, total=False):
         final_correct: Whether the final answer matched the target.
         final_verdict, verdict, verdict_parsed: Critique: the judge's rulings.
         reward: A scalar reward for this call (1/0 for right/wrong; a game's utility).
+        episode_reward: The episode's latest feedback reward (the live learner sets it; every
+            feedback row is kept in the library's feedback collection).
         utility, won, deal, valid, action: Negotiation: the seat's result and this turn's move.
         error: Set when the episode failed; what it made before is kept, marked.
         augmented, source_episode, status: SiriuS repair: a repaired step, the episode it
@@ -104,6 +106,7 @@ class Outcome(TypedDict, total=False):
     verdict: bool
     verdict_parsed: bool
     reward: float
+    episode_reward: float
     utility: float
     won: bool
     deal: bool

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .constrained_decoding import RowConstraint
 from .generation import BASE_ADAPTER, Completion, GenerationRequest
 
 if TYPE_CHECKING:
@@ -31,15 +32,24 @@ class _Row:
     prompt_tokens: int
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
+    constraint: RowConstraint | None = None
 
     def add(self, token: int) -> None:
         self.tokens.append(token)
+        if self.constraint is not None:
+            self.constraint.advance(token)
         if self.request.on_token is not None:
             self.request.on_token(token)
 
 
 def _sample(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
-    """One next token per row: argmax when greedy, else temperature and nucleus sampling."""
+    """One next token per row (within its grammar, if it has one): argmax when greedy, else
+    temperature and nucleus sampling."""
+    if any(row.constraint is not None for row in rows):
+        logits = logits.float()  # a copy: the masks are applied in place
+        for i, row in enumerate(rows):
+            if row.constraint is not None:
+                row.constraint.constrain(logits[i])
     chosen = logits.argmax(dim=-1).tolist()
     for i, row in enumerate(rows):
         params = row.request.params
@@ -127,7 +137,8 @@ class ContinuousBatcher:
         engine = self.engine
         inputs = engine._pad([r.prompt_ids for r in requests])
         mask = inputs["attention_mask"]
-        rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None)
+        rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None,
+                     constraint=RowConstraint(r.params.grammar, engine.ll_tokenizer) if r.params.grammar else None)
                 for r, m in zip(requests, mask)]
         output = self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
                                position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache())
@@ -163,7 +174,8 @@ class ContinuousBatcher:
         self._retire()
 
     def _done(self, row: _Row) -> bool:
-        return row.tokens[-1] == self.engine.tokenizer.eos_token_id or len(row.tokens) >= row.request.params.max_new_tokens
+        return (row.tokens[-1] == self.engine.tokenizer.eos_token_id or len(row.tokens) >= row.request.params.max_new_tokens
+                or (row.constraint is not None and row.constraint.finished))
 
     def _retire(self) -> None:
         keep = [i for i, row in enumerate(self.rows) if not self._done(row)]

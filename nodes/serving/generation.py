@@ -6,6 +6,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .constrained_decoding import Grammar
+
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 
 
@@ -20,12 +22,15 @@ class SamplingParams:
         seed: Seeds this row's own random generator (continuous scheduler), so a seeded
             row samples the same text whatever it is batched with. The static scheduler
             seeds torch's global generator before the padded batch instead.
+        grammar: Constrain the reply to this grammar (a JSON schema, a regex; continuous
+            scheduler), see :mod:`~moot.nodes.serving.constrained_decoding`.
     """
 
     temperature: float = 0.0
     max_new_tokens: int = 48
     top_p: float = 1.0
     seed: int | None = None
+    grammar: Grammar | None = None
 
 
 @dataclass(frozen=True)

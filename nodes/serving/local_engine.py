@@ -14,6 +14,7 @@ them one by one on a CPU. Two schedulers:
 from __future__ import annotations
 
 import atexit
+import functools
 from collections import Counter
 import logging
 import queue
@@ -26,6 +27,7 @@ from typing import Any, Callable, Literal, Sequence
 
 import torch
 
+from .constrained_decoding import RowConstraint, ll_tokenizer
 from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
@@ -108,6 +110,11 @@ class LocalEngine:
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
         _LIVE_ENGINES.add(self)
+
+    @functools.cached_property
+    def ll_tokenizer(self) -> Any:
+        """The tokenizer as constrained decoding sees it (built on first use)."""
+        return ll_tokenizer(self.tokenizer)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop the worker thread once it has served what is queued (also done at interpreter exit)."""
@@ -254,6 +261,11 @@ class LocalEngine:
         if params.max_new_tokens > self.max_new_tokens_limit:
             raise ValueError(f"{params.max_new_tokens:,} new tokens asked; this engine generates at most "
                              f"{self.max_new_tokens_limit:,} (max_new_tokens_limit)")
+        if params.grammar is not None:
+            if self.scheduler != "continuous":
+                raise ValueError("constrained decoding (a grammar) runs on the continuous scheduler; "
+                                 "this engine was made with scheduler='static'")
+            RowConstraint(params.grammar, self.ll_tokenizer)  # an invalid grammar fails here, not in the batch
         request = GenerationRequest(self.prompt_ids(messages), adapter, params, on_token=on_token)
         with self._idle:  # checked and counted at once, so an unload cannot slip in between
             self._require_loaded([adapter])

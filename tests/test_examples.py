@@ -1,0 +1,33 @@
+"""The two example apps run end to end on the embedded model, on a short budget."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.real_model
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
+    out = run("support_bot.py", "--chats", "16", "--max-steps", "2", "--run-dir", str(tmp_path))
+    assert "thumbs-up rate" in out
+    state = json.loads((tmp_path / "learner.json").read_text())
+    assert state["versions"], "no distillation ran"  # 16 chats, every 8 kept (thumbs-up or corrected)
+    assert all(v["gate"] is not None for v in state["versions"].values())
+
+
+def test_a_user_composed_team_is_improved_by_moots_machinery(tmp_path):
+    out = run("planner_solver_checker.py", "--train", "12", "--test", "4", "--every", "1", "--max-steps", "2",
+              "--run-dir", str(tmp_path))
+    assert "team before:" in out and "team after:" in out and "(n=4)" in out
