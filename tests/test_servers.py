@@ -182,3 +182,35 @@ def test_the_learner_gates_and_promotes_through_the_servers_runtime_loading(vllm
     promoted = learner.distill("fruit", examples)
     assert promoted.status == "serving" and promoted.name in served_names(vllm_url)
     assert pool.model("fruit").model_name == promoted.name
+
+
+def test_langgraph_dev_serves_the_protocol_graphs_over_http(tmp_path):
+    """``langgraph dev`` (the in-memory server) loads langgraph.json and answers a debate run on loopback."""
+    port = free_port()
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
+    log = (tmp_path / "langgraph.log").open("w")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+                               "--host", "127.0.0.1", "--port", str(port)], cwd=root, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"langgraph dev did not start:\n{(tmp_path / 'langgraph.log').read_text()[-3000:]}")
+        assistants = httpx.post(f"{url}/assistants/search", json={}, timeout=30).json()
+        assert {a["graph_id"] for a in assistants} >= {"debate", "chain", "critique"}
+        run = httpx.post(f"{url}/runs/wait", json={"assistant_id": "debate", "input": {"question": "What is 2 + 3?"}},
+                         timeout=600)
+        assert run.status_code == 200, run.text
+        state = run.json()
+        assert len(state["turns"]) == 6 and "final_answer" in state
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
