@@ -50,7 +50,7 @@ from moot.report import mean_stderr
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger, ExperienceRecord, Feedback
 from moot.stores.experience_callback import ROOT
 from moot.training import LoraTrainingConfig, TrainingExample
-from moot.training.lora_subprocess import train_lora_adapter_in_subprocess
+from moot.training.lora_subprocess import TrainingCancelled, train_lora_adapter_in_subprocess
 from moot.training.rewarded import RewardFilter, episode_rewards, rewarded_training_sets
 
 logger = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ class Learner:
         return self
 
     def stop(self) -> None:
-        """Stop the distiller after its current step, write what is buffered, save the state."""
+        """Stop the distiller (a training in progress is abandoned), write what is buffered, save the state."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -306,6 +306,8 @@ class Learner:
         while not self._stop.wait(self.settings.poll_s):
             try:
                 self.step()
+            except TrainingCancelled:
+                return  # stop() was called mid-training: exit now rather than finish it
             except Exception:  # noqa: BLE001 - serving goes on; the next poll tries again
                 logger.exception("live learner step failed")
                 self.activity = "idle (last step failed; see the log)"
@@ -365,7 +367,8 @@ class Learner:
         try:
             train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), [*new, *replay], output, role=role, iteration=number,
                                              config=self.settings.lora, init_adapter=parent_dir,
-                                             threads=self.settings.train_threads, on_step=on_step)
+                                             threads=self.settings.train_threads, on_step=on_step,
+                                             cancel=self._stop)
             self.activity = f"gating {role}"
             name = self.pool.load(role, output)
             version = Version(name, role, str(output), current, "candidate", {"new": len(new), "replay": len(replay)},
@@ -383,6 +386,9 @@ class Learner:
                 self.state.cursors[role] = cursor
             self._save()
             return version
+        except TrainingCancelled:
+            self._event("cancelled", role, None, "the learner stopped")
+            raise
         except BaseException as error:
             self._event("failed", role, None, f"{type(error).__name__}: {error}"[:300])
             raise

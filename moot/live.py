@@ -139,7 +139,7 @@ def distillation_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]
     for event in events:
         if event["event"] == "distilling":
             start = event["t_s"]
-        elif start is not None and event["event"] in ("promoted", "refused", "failed"):
+        elif start is not None and event["event"] in ("promoted", "refused", "failed", "cancelled"):
             spans.append((start, event["t_s"]))
             start = None
     return spans

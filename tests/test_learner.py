@@ -186,3 +186,19 @@ def test_held_out_splits_are_never_trained_on(pool, tiny_model_dir, tmp_path):
         app.invoke({"question": QUESTION}, learner.config(episode=f"eval-{i}", split=split))
         learner.feedback(f"eval-{i}", 1.0)
     assert learner.step() == []
+
+
+def test_stopping_abandons_a_training_in_progress(pool, tiny_model_dir, tmp_path):
+    import time
+
+    learner = Learner(pool, tmp_path / "run", config=settings(every=2), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    serve(learner, make_app(pool), 2, reward=1.0)
+    learner.start()
+    deadline = time.monotonic() + 60
+    while not learner.activity.startswith("training") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    learner.stop()
+    assert time.monotonic() - started < 10  # not the whole training
+    assert [e["event"] for e in learner.state.events] == ["distilling", "cancelled"]
+    assert not learner.state.versions and pool.registry.current("support") is None

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
 from .lora_sft import LoraTrainingConfig
+
+
+class TrainingCancelled(RuntimeError):
+    """The training was stopped on request before it finished."""
 
 
 def _train(messages: Any, threads: int, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -42,10 +47,14 @@ def train_lora_adapter_in_subprocess(
     threads: int = 1,
     on_step: Callable[[int, int, float | None], None] | None = None,
     timeout_s: float = 3600.0,
+    cancel: threading.Event | None = None,
 ) -> AdapterManifest:
     """:func:`~moot.training.train_lora_adapter` in a spawned process using ``threads`` CPU threads.
 
+    Setting ``cancel`` stops the training within a second (nothing is written).
+
     Raises:
+        TrainingCancelled: if ``cancel`` was set.
         Whatever the training raised in the child (``NotEnoughData``, a bad setting...).
         RuntimeError: if the child died without an answer (killed, out of memory).
         TimeoutError: if it ran past ``timeout_s`` (it is then stopped).
@@ -63,6 +72,8 @@ def train_lora_adapter_in_subprocess(
                 kind, payload = messages.get(timeout=1.0)
             except queue.Empty:
                 waited += 1.0
+                if cancel is not None and cancel.is_set():
+                    raise TrainingCancelled(f"training {role} was cancelled")
                 if not child.is_alive():
                     raise RuntimeError(f"training {role} stopped with exit code {child.exitcode} and no result")
                 if waited > timeout_s:

@@ -19,6 +19,7 @@ from collections import Counter
 import logging
 import queue
 import threading
+import warnings
 import weakref
 from concurrent.futures import Future
 from functools import partial
@@ -228,7 +229,11 @@ class LocalEngine:
                 # peft refuses to delete the last adapter; unwrap to the untouched base.
                 self.model = self.model.unload().eval()
             else:
-                self.model.delete_adapter(name)
+                # Each request names its adapter, so peft's "active adapter" (which it warns it
+                # moved when the active one is deleted) means nothing here.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*was active which is now deleted.*")
+                    self.model.delete_adapter(name)
 
     # -- generation -----------------------------------------------------------------------
 
