@@ -51,6 +51,8 @@ class ImproveConfig(RunConfig):
             measurably worse than the versions they would replace, or they are not served
             (0: serve every trained adapter).
         gate: The promotion rule.
+        continue_training: Each iteration trains a role on from the adapter it serves (the
+            previous iteration's, when that one was served), not from a fresh LoRA.
     """
 
     protocol: str = "debate"
@@ -68,6 +70,7 @@ class ImproveConfig(RunConfig):
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     gate_problems: int = 30
     gate: GateConfig = field(default_factory=GateConfig)
+    continue_training: bool = True
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":
@@ -150,7 +153,8 @@ class ImproveRun(RunLoop[ImproveReport]):
         sets = self.protocol.curate(records, self.config.curation)
         gated = self.config.gate_problems > 0
         entries = self.train(sets, self.protocol.roles(self.protocol_config), iteration, self.config.lora,
-                             publish=not gated)
+                             publish=not gated,
+                             init_adapters=self.served_adapters() if self.config.continue_training else None)
         if gated:
             self.gate_and_publish(iteration, entries)
 

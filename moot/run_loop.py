@@ -183,6 +183,14 @@ class RunLoop(Generic[ReportT]):
         return {entry["role"]: self.adapters_dir(iteration) / entry["role"] for entry in self.report.training
                 if entry["iteration"] == iteration and entry.get("train_loss") is not None}
 
+    def served_adapters(self) -> dict[str, Path]:
+        """``role -> adapter folder`` of the latest adapter each role was given (published, or passed by a gate)."""
+        served: dict[str, Path] = {}
+        for entry in sorted(self.report.training, key=lambda e: e["iteration"]):
+            if entry.get("train_loss") is not None and entry.get("version"):
+                served[entry["role"]] = self.adapters_dir(entry["iteration"]) / entry["role"]
+        return served
+
     def republish(self, iteration: int) -> None:
         """Serve an iteration's published adapters again in this process's fresh pool (on resume)."""
         folders = self.trained(iteration)

@@ -29,8 +29,12 @@ def test_improve_debate_runs_end_to_end_on_the_embedded_model(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((run_dir / "report.json").read_text())
     names = [s["name"] for s in report["scores"]]
-    assert names == ["single agent (base)", "debate (base)", "debate (iteration 1)", "single agent (iteration 1)"]
+    assert names == ["single agent (base)", "debate (base)", "disagreement (base)", "embedding distance (base)",
+                     "debate (iteration 1)", "disagreement (iteration 1)", "embedding distance (iteration 1)",
+                     "single agent (iteration 1)"]
     assert all(s["n"] == 4 for s in report["scores"])
+    diversity = {s["name"]: s["accuracy"] for s in report["scores"] if s["name"].startswith(("disagreement", "embedding"))}
+    assert all(0.0 <= value <= 2.0 for value in diversity.values())
     assert (run_dir / "report.png").stat().st_size > 1000
 
     published = {t["role"]: t["version"] for t in report["training"] if t.get("train_loss") is not None}

@@ -69,10 +69,8 @@ class AdapterRecordingPool(SharedModelPool):
                          {role.replace("_", "-"): FakeListChatModel(responses=lines) for role, lines in players.items()})
         self.folders: dict[str, Path] = {}
 
-    def _load(self, role: str, adapter_dir: Path) -> str:
-        version = f"{role}_v{len(self.registry.versions(role)) + 1}"
+    def _load(self, role: str, version: str, adapter_dir: Path) -> None:
         self.folders[version] = adapter_dir
-        return version
 
     def _unload(self, version: str) -> None:
         self.folders.pop(version)

@@ -9,7 +9,11 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.graphs.debate import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
+from moot.diversity import disagreement_rate, mean_pairwise_distance
+from moot.report import Score
 from moot.stores import ExperienceRecord
+from moot.stores.embedding import OfflineEmbeddings
+from moot.tasks import Problem
 from moot.training import CurationConfig, TrainingExample, debate_training_sets
 
 from .base import Protocol
@@ -27,3 +31,17 @@ class DebateProtocol(Protocol[DebateConfig]):
 
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         return debate_training_sets(records, curation)
+
+    def extra_scores(self, split: str, states: list[dict | None], problems: list[Problem], iteration: int) -> list[Score]:
+        """Diversity of the agents' final-round replies (a society of one has none to report)."""
+        finals = [sorted((t for t in s["turns"] if t["round"] == max(u["round"] for u in s["turns"])),
+                         key=lambda t: t["agent"]) for s in states if s is not None and s.get("turns")]
+        if not finals or len(finals[0]) < 2:
+            return []
+        suffix = "base" if iteration == 0 else f"iteration {iteration}"
+        disagreement = disagreement_rate([[t["answer"] for t in turns] for turns in finals])
+        distance = mean_pairwise_distance([[t["text"] for t in turns] for turns in finals],
+                                          lambda texts: OfflineEmbeddings().embed_documents(texts))
+        # Reported as scores with no standard error: they are rates over the split, not accuracies.
+        return [Score(f"disagreement ({suffix})", disagreement, len(finals), 0.0, iteration),
+                Score(f"embedding distance ({suffix})", distance, len(finals), 0.0, iteration)]
