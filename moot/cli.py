@@ -311,6 +311,41 @@ def live(
         run_live(config, console=console, mode=run.mode)
 
 
+experiment_app = typer.Typer(help="Experiments as files: arms x seeds of improve runs, resumable, reported over seeds.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("run")
+def experiment_run(
+    file: Annotated[Path, typer.Argument(help="The experiment file (TOML; see experiments/).")],
+    runs_dir: Annotated[Path, typer.Option(help="Where each arm's run folders go.")] = Path("runs"),
+) -> None:
+    """Run every (arm, seed) not finished yet: finished runs are skipped, interrupted ones resume."""
+    from moot.experiment import Experiment, report_experiment, run_experiment
+
+    with _errors_exit_cleanly():
+        experiment = Experiment.load(file, runs_dir)
+        wall = run_experiment(experiment, console=console)
+        for run, seconds in wall.items():
+            console.print(f"{run}: {seconds / 60:.1f} min")
+        report_experiment(experiment, console=console)
+
+
+@experiment_app.command("report")
+def experiment_report(
+    file: Annotated[Path, typer.Argument(help="The experiment file (TOML).")],
+    runs_dir: Annotated[Path, typer.Option(help="Where the arms' run folders are.")] = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option(help="Where experiment.json and the plots go (default: runs/<name>).")] = None,
+) -> None:
+    """One table and plots of what has finished: mean over seeds ± its standard error, per arm and iteration."""
+    from moot.experiment import Experiment, report_experiment
+
+    with _errors_exit_cleanly():
+        folder = report_experiment(Experiment.load(file, runs_dir), out, console=console)
+    console.print(f"report: {folder / 'experiment.json'}  plots: {folder / 'accuracy.png'}, {folder / 'diversity.png'}")
+
+
 @app.command()
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to put side by side.")],

@@ -31,7 +31,7 @@ def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
     """1 minus the cosine similarity.
 
     Example:
-        >>> cosine_distance([1.0, 0.0], [0.0, 1.0]), cosine_distance([1.0, 1.0], [2.0, 2.0])
+        >>> cosine_distance([1.0, 0.0], [0.0, 1.0]), round(cosine_distance([1.0, 1.0], [2.0, 2.0]), 9)
         (1.0, 0.0)
     """
     dot = sum(x * y for x, y in zip(a, b))

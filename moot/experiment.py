@@ -1,0 +1,257 @@
+"""Experiments as files: named arms, each an improve run per seed, run resumably and reported over seeds.
+
+An experiment file (TOML) names the shared settings and the arms; every arm overrides any
+:class:`~moot.improve.ImproveConfig` field, nested ones included::
+
+    name = "claims-sum2"
+    seeds = [0, 1]
+    [settings]                      # every arm's starting point
+    task = "arithmetic"
+    level = "sum2"
+    iterations = 3
+    sizes = { train = 60, validation = 60, test = 100 }
+    [[arms]]
+    name = "single-agent self-training"
+    protocol = "debate"
+    debate = { n_agents = 1, n_rounds = 1, temperature = 0.7 }
+
+``moot experiment run FILE`` runs every (arm, seed) into ``runs/<name>/<arm>/seed<seed>``:
+a finished run is skipped, an interrupted one resumes at its first unfinished phase, and a
+folder whose settings no longer match the file is started again. ``moot experiment report
+FILE`` aggregates what has finished: per arm and iteration, the mean over seeds with its
+standard error, next to the mean per-run binomial error, as JSON, a table and plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from moot.report import mean_stderr, pyplot
+from moot.run_folder import RunFolderInUse
+
+DIVERSITY = ("disagreement", "embedding distance")
+
+
+def _override(value: Any, changes: dict[str, Any]) -> Any:
+    """``value`` (a dataclass) with ``changes`` applied, recursing into nested dataclasses.
+
+    Example:
+        >>> from moot.improve import ImproveConfig
+        >>> config = _override(ImproveConfig(), {"iterations": 3, "debate": {"n_agents": 1}})
+        >>> config.iterations, config.debate.n_agents, config.debate.n_rounds
+        (3, 1, 2)
+    """
+    fields = {f.name: f for f in dataclasses.fields(value)}
+    updates = {}
+    for key, change in changes.items():
+        if key not in fields:
+            raise ValueError(f"{type(value).__name__} has no setting {key!r}; it has {', '.join(sorted(fields))}")
+        current = getattr(value, key)
+        if dataclasses.is_dataclass(current) and isinstance(change, dict):
+            updates[key] = _override(current, change)
+        elif isinstance(current, Path) or (current is None and key.endswith("_dir")):
+            updates[key] = Path(change)
+        else:
+            updates[key] = change
+    return dataclasses.replace(value, **updates)
+
+
+def slug(name: str) -> str:
+    """A folder name for an arm.
+
+    Example:
+        >>> slug("Multiagent finetuning (consensus)")
+        'multiagent-finetuning-consensus'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of an experiment: a name and its overrides of the shared settings."""
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file, loaded (see the module docstring)."""
+
+    name: str
+    arms: tuple[Arm, ...]
+    seeds: tuple[int, ...] = (0,)
+    settings: dict[str, Any] = field(default_factory=dict)
+    runs_dir: Path = Path("runs")
+
+    @classmethod
+    def load(cls, path: str | Path, runs_dir: str | Path = "runs") -> "Experiment":
+        """Read an experiment file.
+
+        Raises:
+            ValueError: naming the file and what is wrong with it (before anything runs).
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read experiment file {path}: {error}") from error
+        arms = []
+        for number, arm in enumerate(data.get("arms", []), start=1):
+            if "name" not in arm:
+                raise ValueError(f"{path}: arm {number} has no name")
+            arms.append(Arm(arm["name"], {k: v for k, v in arm.items() if k != "name"}))
+        if not arms:
+            raise ValueError(f"{path}: an experiment needs at least one [[arms]] entry")
+        names = [slug(a.name) for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path}: arm names must differ (as folder names): {names}")
+        experiment = cls(data.get("name", path.stem), tuple(arms), tuple(data.get("seeds", [0])),
+                         data.get("settings", {}), Path(runs_dir))
+        for arm in experiment.arms:  # every configuration is checked before the first one runs
+            for seed in experiment.seeds:
+                experiment.config(arm, seed)
+        return experiment
+
+    def run_dir(self, arm: Arm, seed: int) -> Path:
+        return self.runs_dir / self.name / slug(arm.name) / f"seed{seed}"
+
+    def config(self, arm: Arm, seed: int) -> Any:
+        """The improve config of one (arm, seed)."""
+        from moot.improve import ImproveConfig
+
+        config = _override(ImproveConfig(), {**self.settings, **arm.settings})
+        return dataclasses.replace(config, seed=seed, run_dir=self.run_dir(arm, seed))
+
+    def finished(self, arm: Arm, seed: int) -> bool:
+        return (self.run_dir(arm, seed) / "report.json").is_file()
+
+
+def run_experiment(experiment: Experiment, console: Console | None = None, pool: Any = None) -> dict[str, float]:
+    """Run every (arm, seed) not finished yet; returns each run's wall time in seconds (those run now)."""
+    from moot.improve import ImproveRun
+
+    console = console or Console()
+    jobs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]
+    wall: dict[str, float] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        suite = progress.add_task(f"experiment {experiment.name}", total=len(jobs))
+        for arm, seed in jobs:
+            folder = experiment.run_dir(arm, seed)
+            if experiment.finished(arm, seed):
+                progress.advance(suite)
+                continue
+            config = experiment.config(arm, seed)
+            mode = "resume" if (folder / "config.json").is_file() else "new"
+            progress.update(suite, description=f"{experiment.name}: {arm.name}, seed {seed}")
+            started = time.perf_counter()
+            try:
+                run = ImproveRun(config, pool=pool, console=console, mode=mode)
+            except RunFolderInUse as error:  # the file changed since this folder was started
+                console.print(f"[yellow]{arm.name}, seed {seed}: {error}; starting it again[/]")
+                run = ImproveRun(config, pool=pool, console=console, mode="overwrite")
+            run.run()
+            wall[f"{slug(arm.name)}/seed{seed}"] = round(time.perf_counter() - started, 1)
+            progress.advance(suite)
+    return wall
+
+
+def _main_score(report: dict[str, Any], iteration: int) -> dict[str, Any] | None:
+    """The arm's own accuracy at ``iteration`` (its protocol's score, not the single-agent baseline's)."""
+    name = f"{report['protocol']} (base)" if iteration == 0 else f"{report['protocol']} (iteration {iteration})"
+    return next((s for s in report["scores"] if s["name"] == name), None)
+
+
+def _value(report: dict[str, Any], metric: str, iteration: int) -> float | None:
+    suffix = "base" if iteration == 0 else f"iteration {iteration}"
+    return next((s["accuracy"] for s in report["scores"] if s["name"] == f"{metric} ({suffix})"), None)
+
+
+def aggregate(experiment: Experiment) -> dict[str, Any]:
+    """Per arm and iteration: accuracy mean ± standard error over seeds, the mean per-run binomial
+    error, and the diversity metrics' means; only finished runs count.
+
+    Example: see ``tests/test_experiment.py`` (two seeds' reports, hand-computed).
+    """
+    rows: dict[str, Any] = {}
+    for arm in experiment.arms:
+        reports = [json.loads((experiment.run_dir(arm, seed) / "report.json").read_text())
+                   for seed in experiment.seeds if experiment.finished(arm, seed)]
+        if not reports:
+            continue
+        iterations = max(r["config"]["iterations"] for r in reports)
+        curve = []
+        for iteration in range(iterations + 1):
+            scores = [s for s in (_main_score(r, iteration) for r in reports) if s is not None]
+            if not scores:
+                continue
+            mean, se = mean_stderr([s["accuracy"] for s in scores])
+            point = {"iteration": iteration, "accuracy": round(mean, 4), "stderr_over_seeds": round(se, 4),
+                     "stderr_per_run": round(sum(s["stderr"] for s in scores) / len(scores), 4),
+                     "seeds": len(scores), "n": scores[0]["n"]}
+            for metric in DIVERSITY:
+                values = [v for v in (_value(r, metric, iteration) for r in reports) if v is not None]
+                if values:
+                    point[metric] = round(sum(values) / len(values), 4)
+            curve.append(point)
+        rows[arm.name] = {"protocol": reports[0]["protocol"], "curve": curve,
+                          "wall_s": [r["timings_s"].get("total") for r in reports]}
+    return rows
+
+
+def report_experiment(experiment: Experiment, out_dir: str | Path | None = None, console: Console | None = None) -> Path:
+    """Write ``experiment.json``, ``accuracy.png`` and ``diversity.png`` for what has finished; print the table."""
+    out = Path(out_dir) if out_dir else experiment.runs_dir / experiment.name
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(experiment)
+    (out / "experiment.json").write_text(json.dumps({"name": experiment.name, "seeds": list(experiment.seeds),
+                                                     "arms": rows}, indent=2))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, row in rows.items():
+        xs = [p["iteration"] for p in row["curve"]]
+        ys = [p["accuracy"] for p in row["curve"]]
+        se = [p["stderr_over_seeds"] or p["stderr_per_run"] for p in row["curve"]]
+        ax.plot(xs, ys, marker="o", label=name)
+        ax.fill_between(xs, [y - e for y, e in zip(ys, se)], [y + e for y, e in zip(ys, se)], alpha=0.15)
+    ax.set_xlabel("iteration (0: base model)")
+    ax.set_ylabel("held-out accuracy (mean over seeds, ±1 s.e.)")
+    ax.set_title(experiment.name)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in zip(axes, DIVERSITY):
+        for name, row in rows.items():
+            points = [p for p in row["curve"] if metric in p]
+            if points:
+                axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name)
+        axis.set_title(metric)
+        axis.set_xlabel("iteration")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "diversity.png", dpi=120)
+    plt.close(fig)
+    table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
+    for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "disagreement"):
+        table.add_column(column)
+    for name, row in rows.items():
+        for p in row["curve"]:
+            table.add_row(name, str(p["iteration"]), f"{p['accuracy']:.3f}", f"{p['stderr_over_seeds']:.3f}",
+                          f"{p['stderr_per_run']:.3f}", str(p["seeds"]), f"{p.get('disagreement', float('nan')):.2f}")
+    (console or Console()).print(table)
+    return out

@@ -1,0 +1,138 @@
+"""Experiments as files: loading, running (skip, resume, restart), aggregation over seeds, diversity metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from moot import experiment as experiment_module
+from moot.diversity import disagreement_rate, mean_pairwise_distance
+from moot.experiment import Experiment, aggregate, report_experiment, run_experiment
+
+FILE = """
+name = "tiny"
+seeds = [0, 1]
+[settings]
+level = "sum1"
+iterations = 1
+sizes = {{ train = 4, validation = 2, test = 3 }}
+model_dir = "{model_dir}"
+concurrency = 2
+backend = {{ dtype = "float32" }}
+debate = {{ n_agents = 2, n_rounds = 1, temperature = 0.0, max_tokens = 3 }}
+[[arms]]
+name = "Base only"
+iterations = 0
+[[arms]]
+name = "Debate, trained"
+"""
+
+
+def write(tmp_path: Path, model_dir: str = "unused") -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(FILE.format(model_dir=model_dir))
+    return path
+
+
+def test_an_experiment_file_is_checked_whole_before_anything_runs(tmp_path):
+    experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
+    assert [a.name for a in experiment.arms] == ["Base only", "Debate, trained"] and experiment.seeds == (0, 1)
+    config = experiment.config(experiment.arms[0], 1)
+    assert config.iterations == 0 and config.seed == 1 and config.debate.n_agents == 2
+    assert config.run_dir == tmp_path / "runs" / "tiny" / "base-only" / "seed1"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(FILE.format(model_dir="x").replace("concurrency = 2", "concurency = 2"))
+    with pytest.raises(ValueError, match="no setting 'concurency'"):
+        Experiment.load(bad)
+
+
+class FakeRun:
+    """Stands in for ImproveRun: records how each (arm, seed) was started, writes a report."""
+
+    calls: list[tuple[str, str]] = []
+
+    def __init__(self, config, pool=None, console=None, mode="new"):
+        if mode == "resume" and json.loads((config.run_dir / "config.json").read_text()).get("stale"):
+            raise experiment_module.RunFolderInUse("--resume: the settings differ")
+        FakeRun.calls.append((config.run_dir.parent.name + "/" + config.run_dir.name, mode))
+        self.config = config
+
+    def run(self):
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        score = {"name": "debate (base)", "accuracy": 0.5, "n": 3, "stderr": 0.3, "iteration": 0}
+        (self.config.run_dir / "report.json").write_text(json.dumps(
+            {"protocol": "debate", "scores": [score], "config": {"iterations": 0}, "timings_s": {"total": 1.0}}))
+
+
+def test_finished_runs_are_skipped_interrupted_ones_resume_and_stale_ones_restart(tmp_path, monkeypatch):
+    import moot.improve
+
+    monkeypatch.setattr(moot.improve, "ImproveRun", FakeRun)
+    experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
+    base, trained = experiment.arms
+    FakeRun(experiment.config(base, 0)).run()  # finished before
+    interrupted = experiment.run_dir(trained, 0)
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.json").write_text("{}")
+    stale = experiment.run_dir(trained, 1)
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text(json.dumps({"stale": True}))
+    FakeRun.calls = []
+    run_experiment(experiment)
+    assert FakeRun.calls == [("base-only/seed1", "new"), ("debate-trained/seed0", "resume"),
+                             ("debate-trained/seed1", "overwrite")]
+    FakeRun.calls = []
+    run_experiment(experiment)
+    assert FakeRun.calls == []  # everything finished: nothing runs again
+
+
+def report(accuracy: dict[int, float], stderr: float, disagreement: float | None = None) -> dict:
+    scores = []
+    for iteration, value in accuracy.items():
+        suffix = "base" if iteration == 0 else f"iteration {iteration}"
+        scores.append({"name": f"debate ({suffix})", "accuracy": value, "n": 100, "stderr": stderr, "iteration": iteration})
+        scores.append({"name": f"single agent ({suffix})", "accuracy": 0.99, "n": 100, "stderr": 0.0, "iteration": iteration})
+        if disagreement is not None:
+            scores.append({"name": f"disagreement ({suffix})", "accuracy": disagreement, "n": 100, "stderr": 0.0,
+                           "iteration": iteration})
+    return {"protocol": "debate", "scores": scores, "config": {"iterations": max(accuracy)}, "timings_s": {"total": 60.0}}
+
+
+def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
+    experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
+    _, trained = experiment.arms
+    for seed, (base, after, disagreement) in {0: (0.2, 0.5, 0.4), 1: (0.1, 0.6, 0.2)}.items():
+        folder = experiment.run_dir(trained, seed)
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(report({0: base, 1: after}, 0.04, disagreement)))
+    rows = aggregate(experiment)
+    assert list(rows) == ["Debate, trained"]  # the arm with no finished run is left out
+    base, after = rows["Debate, trained"]["curve"]
+    # mean of (0.5, 0.6) = 0.55; sample sd = 0.0707; / sqrt(2) = 0.05
+    assert after["accuracy"] == pytest.approx(0.55) and after["stderr_over_seeds"] == pytest.approx(0.05)
+    assert base["accuracy"] == pytest.approx(0.15) and base["stderr_per_run"] == pytest.approx(0.04)
+    assert after["disagreement"] == pytest.approx(0.3) and after["seeds"] == 2
+    out = report_experiment(experiment, tmp_path / "out")
+    assert (out / "accuracy.png").stat().st_size > 1000 and (out / "diversity.png").is_file()
+
+
+def test_diversity_metrics_match_hand_computed_values():
+    assert disagreement_rate([["1", "1"], ["1", "2"], ["3", "3"], [None, "3"]]) == 0.5
+    vectors = {"x": [1.0, 0.0], "y": [0.0, 1.0], "z": [1.0, 1.0]}
+    # question 1: pairs (x,y)=1, (x,z)=1-1/sqrt2, (y,z)=1-1/sqrt2 -> mean; question 2: (x,x)=0
+    expected_q1 = (1.0 + 2 * (1 - 1 / math.sqrt(2))) / 3
+    got = mean_pairwise_distance([["x", "y", "z"], ["x", "x"]], lambda texts: [vectors[t] for t in texts])
+    assert got == pytest.approx((expected_q1 + 0.0) / 2)
+
+
+def test_a_tiny_experiment_runs_on_the_tiny_model_and_is_skipped_when_rerun(tiny_model_dir, tmp_path):
+    experiment = Experiment.load(write(tmp_path, str(tiny_model_dir)).as_posix(), tmp_path / "runs")
+    only_base = Experiment(experiment.name, experiment.arms[:1], (0,), experiment.settings, experiment.runs_dir)
+    wall = run_experiment(only_base)
+    assert list(wall) == ["base-only/seed0"] and only_base.finished(only_base.arms[0], 0)
+    assert run_experiment(only_base) == {}
+    (point,) = aggregate(only_base)["Base only"]["curve"]
+    assert point["n"] == 3 and 0.0 <= point["accuracy"] <= 1.0 and "disagreement" in point
