@@ -29,6 +29,7 @@ import json
 import re
 import time
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def _override(value: Any, changes: dict[str, Any]) -> Any:
         >>> config = _override(ImproveConfig(), {"iterations": 3, "debate": {"n_agents": 1}})
         >>> config.iterations, config.debate.n_agents, config.debate.n_rounds
         (3, 1, 2)
+        >>> _override(ImproveConfig(), {"few_shot": {"k": 2}}).few_shot.k
+        2
     """
     fields = {f.name: f for f in dataclasses.fields(value)}
     updates = {}
@@ -60,6 +63,9 @@ def _override(value: Any, changes: dict[str, Any]) -> Any:
         current = getattr(value, key)
         if dataclasses.is_dataclass(current) and isinstance(change, dict):
             updates[key] = _override(current, change)
+        elif current is None and isinstance(change, dict):  # an optional settings block, off by default
+            kind = next(t for t in typing.get_args(typing.get_type_hints(type(value))[key]) if dataclasses.is_dataclass(t))
+            updates[key] = _override(kind(), change)
         elif isinstance(current, Path) or (current is None and key.endswith("_dir")):
             updates[key] = Path(change)
         else:

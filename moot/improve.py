@@ -21,6 +21,7 @@ from moot.gate import GateConfig, TaskGate, gate_decision
 from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
+from moot.nodes.few_shot_memory import FewShotConfig, RememberingPool
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
 from moot.report import ImproveReport, Score
@@ -53,6 +54,10 @@ class ImproveConfig(RunConfig):
         gate: The promotion rule.
         continue_training: Each iteration trains a role on from the adapter it serves (the
             previous iteration's, when that one was served), not from a fresh LoRA.
+        few_shot: Show every role its most similar rewarded past calls from this run's
+            training episodes (retrieval memory; ``None``: off). Held-out episodes are never shown.
+        train_adapters: Train and swap adapters each iteration; off, an iteration only plays
+            (filling the memory) and is scored: "retrieval only".
     """
 
     protocol: str = "debate"
@@ -71,6 +76,8 @@ class ImproveConfig(RunConfig):
     gate_problems: int = 30
     gate: GateConfig = field(default_factory=GateConfig)
     continue_training: bool = True
+    few_shot: FewShotConfig | None = None
+    train_adapters: bool = True
 
     def load_task(self) -> Task:
         if self.task == "arithmetic":
@@ -106,6 +113,17 @@ class ImproveRun(RunLoop[ImproveReport]):
         self.protocol_config = config.protocol_config
         super().__init__(config, pool, console, mode)
 
+    @property
+    def serving_pool(self) -> ModelPool:
+        """The pool the protocol plays on (with few-shot memory, if configured)."""
+        return self.remembering(self.pool)
+
+    def remembering(self, pool: ModelPool) -> ModelPool:
+        """``pool`` with few-shot memory of this run's training episodes, if configured."""
+        if self.config.few_shot is None:
+            return pool
+        return RememberingPool(pool, self.library, self.config.few_shot, {"run": self.run_id, "split": "train"})
+
     def new_report(self, settings: dict[str, Any]) -> ImproveReport:
         return ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, self.config.eval_split, config=settings)
 
@@ -118,7 +136,7 @@ class ImproveRun(RunLoop[ImproveReport]):
                                           task=self.task.name, problem_id=p.id, target=p.answer, question=p.question)
                     for p in problems]
         # Each protocol annotates its own records (the single-agent baseline is a debate).
-        return self.play(protocol.build(self.pool, protocol_config), [{"question": p.question} for p in problems],
+        return self.play(protocol.build(self.serving_pool, protocol_config), [{"question": p.question} for p in problems],
                          metadata, protocol.annotators, f"{label} ({split}, iteration {iteration})")
 
     def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
@@ -169,7 +187,8 @@ class ImproveRun(RunLoop[ImproveReport]):
                         self.config.concurrency)
         with progress_bar(self.console) as progress:
             progress.add_task(f"gating iteration {iteration} on {len(gate.problems)} validation problems", total=None)
-            before, after = gate.score([self.pool.pinned(current), self.pool.pinned(candidates)])
+            before, after = gate.score([self.remembering(self.pool.pinned(current)),
+                                        self.remembering(self.pool.pinned(candidates))])
         result = gate_decision(before, after, self.config.gate)
         self.report.gates[f"it{iteration}"] = asdict(result)
         for entry in entries:
@@ -203,7 +222,7 @@ class ImproveRun(RunLoop[ImproveReport]):
                 self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
             if self.config.augment and isinstance(self.protocol, RepairableProtocol):
                 self.phase(f"augment_it{iteration}", lambda: self.augment(iteration))
-            if self.phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration)):
+            if self.config.train_adapters and self.phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration)):
                 self.republish(iteration)
             self.phase(f"eval_it{iteration}", lambda: evaluation(iteration))
         return self.finish()

@@ -17,6 +17,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, conver
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from moot.stores import ExperienceLibrary
+
+from .serving.model_pool import ModelPool
 from moot.stores.experience_library import input_text
 
 
@@ -45,6 +47,8 @@ class FewShotMemory:
         library: Where past calls are.
         role: Whose calls are shown (only the same role's).
         config: How many, how good, how chosen.
+        where: Further metadata conditions, e.g. ``{"run": run_id, "split": "train"}`` so
+            that held-out episodes are never shown.
 
     Example:
         >>> import tempfile
@@ -61,14 +65,16 @@ class FewShotMemory:
         '13'
     """
 
-    def __init__(self, library: ExperienceLibrary, role: str, config: FewShotConfig = FewShotConfig()) -> None:
-        self.library, self.role, self.config = library, role, config
+    def __init__(self, library: ExperienceLibrary, role: str, config: FewShotConfig = FewShotConfig(),
+                 where: dict[str, Any] | None = None) -> None:
+        self.library, self.role, self.config, self.where = library, role, config, where or {}
 
     def examples(self, question: str) -> list[BaseMessage]:
         """The shown turns for ``question``: a user message and the reply, per example."""
         store = self.library.as_vectorstore()
         good = {"$gte": self.config.min_reward}
-        where = {"$and": [{"role": {"$eq": self.role}}, {"$or": [{"reward": good}, {"episode_reward": good}]}]}
+        where = {"$and": [{"role": {"$eq": self.role}}, {"$or": [{"reward": good}, {"episode_reward": good}]},
+                          *({key: {"$eq": value}} for key, value in self.where.items())]}
         if self.config.search == "mmr":
             found = store.max_marginal_relevance_search(question, k=self.config.k, fetch_k=self.config.fetch_k,
                                                         filter=where)
@@ -93,3 +99,25 @@ class FewShotMemory:
         """``model`` with the examples put before each prompt's conversation (after any system message)."""
         return RunnableLambda(self._with_examples, name=f"few_shot_memory[{self.role}]") | model
 
+
+
+class RememberingPool(ModelPool):
+    """A pool whose every role's model shows the role's few-shot memory (same backend, same adapters).
+
+    Example:
+        >>> import tempfile
+        >>> from langchain_core.language_models import FakeListChatModel
+        >>> from moot.nodes import SharedModelPool
+        >>> pool = RememberingPool(SharedModelPool(FakeListChatModel(responses=["4"])),
+        ...                        ExperienceLibrary(tempfile.mkdtemp()), FewShotConfig(k=2))
+        >>> pool.model("solver").invoke("2 + 2?").content
+        '4'
+    """
+
+    def __init__(self, pool: ModelPool, library: ExperienceLibrary, config: FewShotConfig = FewShotConfig(),
+                 where: dict[str, Any] | None = None) -> None:
+        self.inner, self.library, self.config, self.where = pool, library, config, where
+        self.registry = pool.registry  # swaps in the pool show through
+
+    def model(self, role: str, **sampling: Any) -> Runnable:
+        return FewShotMemory(self.library, role, self.config, self.where).wrap(self.inner.model(role, **sampling))
