@@ -33,10 +33,13 @@ def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
     Example:
         >>> cosine_distance([1.0, 0.0], [0.0, 1.0]), round(cosine_distance([1.0, 1.0], [2.0, 2.0]), 9)
         (1.0, 0.0)
+        >>> cosine_distance([0.1, 0.7], [0.1, 0.7]) >= 0.0
+        True
     """
     dot = sum(x * y for x, y in zip(a, b))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return 1.0 - dot / norm if norm else 0.0
+    # Clamped: rounding puts identical vectors a hair below 0.
+    return min(2.0, max(0.0, 1.0 - dot / norm)) if norm else 0.0
 
 
 def mean_pairwise_distance(replies: Sequence[Sequence[str]], embed: Embed) -> float:
