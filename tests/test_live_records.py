@@ -101,3 +101,16 @@ def test_a_reward_function_of_the_final_output_annotates_every_call(library):
         app.invoke({"question": "Capital of France?"}, {"callbacks": [logger]})
     (record,) = library.find()
     assert record["reward"] == 1.0
+
+
+def test_a_vllm_role_model_built_once_follows_every_swap():
+    from moot.nodes.serving.adapter_registry import AdapterRegistry
+    from moot.nodes.serving.vllm_pool import RoleChatOpenAI
+
+    registry = AdapterRegistry()
+    model = RoleChatOpenAI(model="base", role="support", registry=registry, base_model="base",
+                           base_url="http://127.0.0.1:9/v1", api_key="unused")
+    app = ChatPromptTemplate.from_messages([("user", "{question}")]) | model  # built once, as an app is
+    assert model._get_request_payload("hi")["model"] == "base"
+    registry.switch("support", "support_v2")
+    assert model._get_request_payload("hi")["model"] == "support_v2" and app.last is model

@@ -1,7 +1,7 @@
 """A model pool on a vLLM OpenAI-compatible server, with runtime LoRA hot-swap.
 
-Each role's chat model is a ``langchain-openai`` ``ChatOpenAI`` whose model name is the
-role's current adapter version (or the served base model). Publishing loads the adapter
+Each role's chat model is a ``langchain-openai`` ``ChatOpenAI`` that names, in every
+request, the role's current adapter version (or the served base model), read at call time. Publishing loads the adapter
 through ``POST /v1/load_lora_adapter`` under a **new** name (same-name reloads hit stale
 prefix caches upstream), switches the role only after the server said yes, then unloads
 the version before the previous one. The adapter folder must be readable by the server
@@ -16,6 +16,9 @@ from typing import Any
 
 import httpx
 from langchain_openai import ChatOpenAI
+from pydantic import ConfigDict, Field
+
+from .adapter_registry import AdapterRegistry
 
 from .adapter_validation import AdapterRejected, base_fingerprint, base_linear_shapes, validate_adapter
 from .embedded_model import embedded_model_dir
@@ -24,6 +27,21 @@ from .model_pool import ModelPool
 
 class ServerError(RuntimeError):
     """The server is unreachable or refused a request; the role keeps its adapter."""
+
+
+class RoleChatOpenAI(ChatOpenAI):
+    """``ChatOpenAI`` for one role: each request names the role's current version, read from the
+    registry at call time, so an app built once (``prompt | pool.model(role)``) follows every swap."""
+
+    role: str
+    registry: AdapterRegistry = Field(exclude=True)
+    base_model: str
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        return {**super()._default_params, "model": self.registry.current(self.role) or self.base_model}
 
 
 class VLLMModelPool(ModelPool):
@@ -70,11 +88,11 @@ class VLLMModelPool(ModelPool):
             raise ServerError(f"vLLM server at {self.root_url} serves no base model")
         return base[0]
 
-    def model(self, role: str, **sampling: Any) -> ChatOpenAI:
+    def model(self, role: str, **sampling: Any) -> RoleChatOpenAI:
         settings = {**self.sampling, **sampling}
-        return ChatOpenAI(model=self.registry.current(role) or self.served_model, base_url=self.base_url,
-                          api_key=self.api_key, timeout=self.timeout_s, max_retries=1,
-                          metadata={"role": role}, **settings)
+        return RoleChatOpenAI(model=self.registry.current(role) or self.served_model, role=role, registry=self.registry,
+                              base_model=self.served_model, base_url=self.base_url, api_key=self.api_key,
+                              timeout=self.timeout_s, max_retries=1, metadata={"role": role}, **settings)
 
     def _version_name(self, role: str, number: int) -> str:
         return f"{role}_v{number}_{self._run_tag}"
