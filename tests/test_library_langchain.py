@@ -80,3 +80,21 @@ def test_few_shot_memory_shows_the_roles_best_similar_past_calls_after_the_syste
     assert {m.content for m in shown[1::2]} == {"13"}  # the solver's rewarded replies, not the support role's
     again = memory.wrap(seen).invoke("What is seven plus six?")
     assert "What is seven plus six?" not in [m.content for m in again[:-1]]  # the question itself is no example
+
+
+def test_a_remembering_pool_never_shows_held_out_episodes(library):
+    from langchain_core.runnables import RunnableLambda
+
+    from moot.nodes import FewShotConfig, SharedModelPool
+    from moot.nodes.few_shot_memory import RememberingPool
+
+    library.add([ExperienceRecord("t", "15", [{"role": "user", "content": "What is nine plus six?"}],
+                                  {"role": "solver", "reward": 1.0, "split": "test"}),
+                 ExperienceRecord("u", "13", [{"role": "user", "content": "What is six plus seven?"}],
+                                  {"role": "solver", "reward": 1.0, "split": "train"})])
+    echo = SharedModelPool(RunnableLambda(lambda messages: messages))  # a "model" that returns its prompt
+    pool = RememberingPool(echo, library, FewShotConfig(k=5), where={"split": "train"})
+    prompt = pool.model("solver").invoke("What is nine plus five?")
+    shown = [m.content for m in prompt[:-1]]
+    assert shown == ["What is six plus seven?", "13"]  # the test-split record is never an example
+    assert pool.registry is echo.registry
