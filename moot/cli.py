@@ -290,6 +290,8 @@ def live(
     gate_problems: Annotated[int, typer.Option(min=1, help="Validation problems the promotion gate plays.")] = 50,
     train_threads: Annotated[int, typer.Option(min=1, help="CPU threads of the training process.")] = 1,
     epochs: Annotated[float, typer.Option(help="LoRA epochs of each distillation.")] = 2.0,
+    train_size: Annotated[int, typer.Option(min=1, help="Problems replayed as traffic.")] = 120,
+    validation_size: Annotated[int, typer.Option(min=1, help="Problems the gate may play (it plays --gate-problems).")] = 100,
     test_size: Annotated[int, typer.Option(min=1, help="Held-out problems scoring the first and final versions.")] = 100,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/live-<protocol>-<time>).")] = None,
     *,
@@ -303,7 +305,7 @@ def live(
     with _errors_exit_cleanly():
         config = LiveConfig(
             protocol=protocol, task=task, level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
-            sizes=SplitSizes(test=test_size), gate_problems=gate_problems,
+            sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             learner=LearnerConfig(every=every, every_minutes=every_minutes, replay_share=replay_share,
                                   train_threads=train_threads, lora=run.lora(epochs=epochs), seed=run.seed),
             **run.run_config(run_dir or Path("runs") / f"live-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
