@@ -293,6 +293,8 @@ def live(
     train_size: Annotated[int, typer.Option(min=1, help="Problems replayed as traffic.")] = 120,
     validation_size: Annotated[int, typer.Option(min=1, help="Problems the gate may play (it plays --gate-problems).")] = 100,
     test_size: Annotated[int, typer.Option(min=1, help="Held-out problems scoring the first and final versions.")] = 100,
+    finish_distillation: Annotated[bool, typer.Option(help=(
+        "When the traffic ends, let a distillation in progress finish (by default it is abandoned)."))] = False,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/live-<protocol>-<time>).")] = None,
     *,
     run: RunOptions,
@@ -306,6 +308,7 @@ def live(
         config = LiveConfig(
             protocol=protocol, task=task, level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
+            finish_distillation=finish_distillation,
             learner=LearnerConfig(every=every, every_minutes=every_minutes, replay_share=replay_share,
                                   train_threads=train_threads, lora=run.lora(epochs=epochs), seed=run.seed),
             **run.run_config(run_dir or Path("runs") / f"live-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),

@@ -221,7 +221,8 @@ class Learner:
             annotators[ROOT] = lambda output, record: {"reward": reward(output, record)} if reward(output, record) is not None else {}
         self.logger = ExperienceLogger(self.library, annotators, flush_every_s=2.0, on_episode=self._on_episode)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # stop now: a training in progress is abandoned
+        self._finish = threading.Event()  # stop after the current step
         self._thread: threading.Thread | None = None
         self._episode_versions: OrderedDict[str, list[tuple[str, str | None]]] = OrderedDict()
         self._rewards: dict[tuple[str, str | None], deque[float]] = defaultdict(lambda: deque(maxlen=1000))
@@ -283,13 +284,19 @@ class Learner:
         """Start the background distiller (also done on entering ``with``)."""
         if self._thread is None:
             self._stop.clear()
+            self._finish.clear()
             self._thread = threading.Thread(target=self._loop, name="moot-learner", daemon=True)
             self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop the distiller (a training in progress is abandoned), write what is buffered, save the state."""
-        self._stop.set()
+    def stop(self, finish_current: bool = False) -> None:
+        """Stop the distiller, write what is buffered, save the state.
+
+        Args:
+            finish_current: Let a distillation in progress finish (and be gated) first;
+                by default it is abandoned.
+        """
+        (self._finish if finish_current else self._stop).set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -303,7 +310,7 @@ class Learner:
         self.stop()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.poll_s):
+        while not (self._stop.wait(self.settings.poll_s) or self._finish.is_set()):
             try:
                 self.step()
             except TrainingCancelled:

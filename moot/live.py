@@ -43,6 +43,8 @@ class LiveConfig(ImproveConfig):
         minutes: How long traffic runs.
         traffic_concurrency: Traffic episodes in flight at once.
         gate_problems: Validation problems the gate plays (a single greedy agent per version).
+        finish_distillation: When the traffic ends, let a distillation in progress finish
+            (its result counts); by default it is abandoned, so the run is its minutes.
         learner: The live learner's triggers, replay, gate and rollback settings.
     """
 
@@ -50,6 +52,7 @@ class LiveConfig(ImproveConfig):
     minutes: float = 20.0
     traffic_concurrency: int = 8
     gate_problems: int = 50
+    finish_distillation: bool = False
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(
         every=32, poll_s=5.0, lora=LoraTrainingConfig(epochs=2.0)))
 
@@ -212,14 +215,19 @@ class LiveRun(ImproveRun):
             return pending_problems.pop()
 
         pending_problems: list[Problem] = []
-        with self.learner, ThreadPoolExecutor(self.config.traffic_concurrency) as workers, \
-                Live(self._view(started), console=self.console, refresh_per_second=1) as view:
-            in_flight: set[Future] = {workers.submit(one, next_problem()) for _ in range(self.config.traffic_concurrency)}
-            while in_flight:
-                done, in_flight = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
-                if time.monotonic() < deadline:
-                    in_flight |= {workers.submit(one, next_problem()) for _ in done}
-                view.update(self._view(started))
+        self.learner.start()
+        try:
+            with ThreadPoolExecutor(self.config.traffic_concurrency) as workers, \
+                    Live(self._view(started), console=self.console, refresh_per_second=1) as view:
+                in_flight: set[Future] = {workers.submit(one, next_problem())
+                                          for _ in range(self.config.traffic_concurrency)}
+                while in_flight:
+                    done, in_flight = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                    if time.monotonic() < deadline:
+                        in_flight |= {workers.submit(one, next_problem()) for _ in done}
+                    view.update(self._view(started))
+        finally:
+            self.learner.stop(finish_current=self.config.finish_distillation)
         report.events = [{**e, "t_s": round(e["time"] - wall_started, 1)} for e in self.learner.state.events
                          if e["time"] >= wall_started]
         report.latency = latency_while_distilling(report.traffic)
