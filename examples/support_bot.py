@@ -52,22 +52,24 @@ def main() -> None:
 
     pool = LocalModelPool()
     settings = LearnerConfig(every=8, gate_share=0.25, poll_s=2.0, lora=LoraTrainingConfig(max_steps=args.max_steps))
-    with Learner(pool, run_dir, config=settings) as learner:
-        memory = FewShotMemory(learner.library, "support", FewShotConfig(k=2))
-        prompt = ChatPromptTemplate.from_messages([("system", "You are a shop's support agent. Answer in one sentence."),
-                                                   ("user", "{question}")])
-        app = prompt | memory.wrap(pool.model("support", max_tokens=24)) | StrOutputParser()   # the app
+    learner = Learner(pool, run_dir, config=settings).start()   # distils in the background from here on
+    memory = FewShotMemory(learner.library, "support", FewShotConfig(k=2))
+    prompt = ChatPromptTemplate.from_messages([("system", "You are a shop's support agent. Answer in one sentence."),
+                                               ("user", "{question}")])
+    app = prompt | memory.wrap(pool.model("support", max_tokens=24)) | StrOutputParser()   # the app
 
-        rng = random.Random(0)
-        thumbs = []
-        for chat in range(args.chats):
-            asks, fact, answer = rng.choice(FAQ)
-            reply = app.invoke({"question": rng.choice(asks)}, learner.config(episode=f"chat-{chat}"))
-            good = fact.lower() in reply.lower()
-            thumbs.append(good)
-            # the user's thumbs: up, or down with what the answer should have said
-            learner.feedback(f"chat-{chat}", reward=float(good), correction=None if good else answer)
-        status = learner.status()
+    rng = random.Random(0)
+    thumbs = []
+    for chat in range(args.chats):
+        asks, fact, answer = rng.choice(FAQ)
+        reply = app.invoke({"question": rng.choice(asks)}, learner.config(episode=f"chat-{chat}"))
+        good = fact.lower() in reply.lower()
+        thumbs.append(good)
+        # the user's thumbs: up, or down with what the answer should have said
+        learner.feedback(f"chat-{chat}", reward=float(good), correction=None if good else answer)
+    learner.stop(finish_current=True)   # a distillation under way finishes and is gated
+    learner.step()                      # and what is due now is distilled before the app exits
+    status = learner.status()
     half = len(thumbs) // 2
     print(f"thumbs-up rate: first half {sum(thumbs[:half]) / max(1, half):.2f}, "
           f"second half {sum(thumbs[half:]) / max(1, len(thumbs) - half):.2f} (n={half} each)")
