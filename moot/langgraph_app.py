@@ -3,7 +3,7 @@
 Every graph shares one :class:`~moot.nodes.serving.LocalModelPool` (one base model in
 memory; each role's adapter chosen per call), made on the first request.
 
-    langgraph dev --no-browser          # then POST /runs/wait {"assistant_id": "debate", "input": {"question": "2 + 3?"}}
+    langgraph dev --no-browser --allow-blocking     # the model runs synchronously; then POST /runs/wait {"assistant_id": "debate", "input": {"question": "2 + 3?"}}
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_langgraph_dev_serves_the_protocol_graphs_over_http(tmp_path):
     root = Path(__file__).parent.parent
     env = {**os.environ, "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
     log = (tmp_path / "langgraph.log").open("w")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+    server = subprocess.Popen([str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload", "--allow-blocking",
                                "--host", "127.0.0.1", "--port", str(port)], cwd=root, env=env, stdout=log,
                               stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
