@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from moot.report import mean_stderr, pyplot
+from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunFolderInUse
 
 DIVERSITY = ("disagreement", "embedding distance")
@@ -237,9 +237,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     ax.set_ylabel("held-out accuracy (mean over seeds, ±1 s.e.)")
     ax.set_title(experiment.name)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plt.close(fig)
+    RunReport._save_figure(fig, out / "accuracy.png")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, DIVERSITY):
         for name, row in rows.items():
@@ -249,9 +247,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
         axis.set_title(metric)
         axis.set_xlabel("iteration")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "diversity.png", dpi=120)
-    plt.close(fig)
+    RunReport._save_figure(fig, out / "diversity.png")
     table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
     for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "disagreement"):
         table.add_column(column)

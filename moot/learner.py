@@ -28,6 +28,7 @@ app resumes where it stopped:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -169,6 +170,11 @@ class LearnerState:
         return cls(**data)
 
 
+def _reward_outcome(reward: float | None) -> dict[str, float]:
+    """The outcome a reward function gives a record (nothing while it has no reward yet)."""
+    return {} if reward is None else {"reward": reward}
+
+
 def _held_out(episode: str, share: float) -> bool:
     """Whether an episode belongs to the gate's held-out slice (stable across restarts)."""
     return share > 0 and zlib.crc32(episode.encode()) % 1000 < share * 1000
@@ -202,8 +208,8 @@ class Learner:
                  base_model_dir: str | Path | None = None, library: ExperienceLibrary | None = None,
                  run_id: str | None = None) -> None:
         self.settings = config or LearnerConfig()
-        if every is not None:
-            self.settings.every = every
+        if every is not None:  # a copy: the caller's config is not changed under it
+            self.settings = dataclasses.replace(self.settings, every=every)
         self.pool = pool
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +224,7 @@ class Learner:
             records, feedback, RewardFilter(self.settings.min_reward)))
         annotators = dict(annotators or {})
         if reward is not None:
-            annotators[ROOT] = lambda output, record: {"reward": reward(output, record)} if reward(output, record) is not None else {}
+            annotators[ROOT] = lambda output, record: _reward_outcome(reward(output, record))
         self.logger = ExperienceLogger(self.library, annotators, flush_every_s=2.0, on_episode=self._on_episode)
         self._lock = threading.RLock()
         self._stop = threading.Event()  # stop now: a training in progress is abandoned
@@ -338,13 +344,13 @@ class Learner:
         times = {r.id: float(r["time"] or 0.0) for r in records}
         timer_due = (self.settings.every_minutes is not None
                      and time.time() - self.state.last_distill >= 60 * self.settings.every_minutes)
+        held = [r for r in records if _held_out(str(r["episode"]), share)]
         trained = []
         for role, examples in sorted(sets.items()):
             cursor = self.state.cursors.get(role, 0.0)
             new = [e for e in examples if times.get(e.record_id, 0.0) > cursor]
             if len(new) >= self.settings.every or (timer_due and len(new) >= self.settings.min_examples):
                 old = [e for e in examples if times.get(e.record_id, 0.0) <= cursor]
-                held = [r for r in records if _held_out(str(r["episode"]), share)]
                 trained.append(self.distill(role, new, old, gate_records=(held, feedback),
                                             cursor=max(times.get(e.record_id, 0.0) for e in new)))
         return trained
