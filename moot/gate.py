@@ -19,26 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol as TypingProtocol, Sequence
 
+from moot.gate_config import GateConfig
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
 from moot.report import mean_stderr
 from moot.stores import ExperienceRecord, Feedback
 from moot.tasks import Problem
 from moot.training.rewarded import episode_rewards
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """When a candidate is promoted.
-
-    Attributes:
-        z: Standard errors of the paired mean difference a candidate may trail by.
-        tolerance: A fixed loss also allowed (in the gate's score units).
-        min_items: Fewer gate items than this refuse the candidate (nothing to judge it on).
-    """
-
-    z: float = 1.0
-    tolerance: float = 0.0
-    min_items: int = 4
 
 
 @dataclass(frozen=True)

@@ -12,86 +12,24 @@ are parameters. Everything a run makes lives in its run folder::
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Sequence
+from dataclasses import asdict, replace
+from typing import Any, Sequence
 
 from rich.console import Console
 
-from moot.gate import GateConfig, TaskGate, gate_decision
-from moot.nodes.chain import ChainConfig
-from moot.nodes.critique import CritiqueConfig
-from moot.nodes.debate import DebateConfig
-from moot.nodes.few_shot_memory import FewShotConfig, RememberingPool
+from moot.gate import TaskGate, gate_decision
+from moot.nodes.few_shot_memory import RememberingPool
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
 from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop
-from moot.runner import RunConfig, progress_bar
-from moot.tasks import Problem, SplitSizes, Task, arithmetic_task, jsonl_task
-from moot.training import CurationConfig, LoraTrainingConfig
-from moot.protocols.augmentation import AugmentationConfig, augment_failures
+from moot.improve_config import TASK_PROTOCOLS, ImproveConfig
+from moot.runner import progress_bar
+from moot.tasks import Problem
+from moot.protocols.augmentation import augment_failures
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ImproveConfig(RunConfig):
-    """Settings of one improve run (saved as the run folder's ``config.json``), beside those of :class:`RunConfig`.
-
-    Attributes:
-        protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
-        task: ``arithmetic`` or a path to a JSONL file of ``question`` / ``answer``.
-        level: Arithmetic difficulty (see :func:`moot.tasks.arithmetic_task`).
-        sizes: Train / validation / test split sizes.
-        eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
-        iterations: Play-train-swap rounds.
-        debate, chain, critique: Settings of each protocol (only the played one is used).
-        augment: Repair failed trajectories before training (SiriuS; chain and critique).
-        gate_problems: Validation problems on which an iteration's adapters must not do
-            measurably worse than the versions they would replace, or they are not served
-            (0: serve every trained adapter).
-        gate: The promotion rule.
-        continue_training: Each iteration trains a role on from the adapter it serves (the
-            previous iteration's, when that one was served), not from a fresh LoRA.
-        few_shot: Show every role its most similar rewarded past calls from this run's
-            training episodes (retrieval memory; ``None``: off). Held-out episodes are never shown.
-        train_adapters: Train and swap adapters each iteration; off, an iteration only plays
-            (filling the memory) and is scored: "retrieval only".
-    """
-
-    protocol: str = "debate"
-    task: str = "arithmetic"
-    level: str = "sum2"
-    sizes: SplitSizes = field(default_factory=SplitSizes)
-    eval_split: Literal["validation", "test"] = "test"
-    iterations: int = 1
-    debate: DebateConfig = field(default_factory=DebateConfig)
-    chain: ChainConfig = field(default_factory=ChainConfig)
-    critique: CritiqueConfig = field(default_factory=CritiqueConfig)
-    augment: bool = True
-    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-    curation: CurationConfig = field(default_factory=CurationConfig)
-    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
-    gate_problems: int = 30
-    gate: GateConfig = field(default_factory=GateConfig)
-    continue_training: bool = True
-    few_shot: FewShotConfig | None = None
-    train_adapters: bool = True
-
-    def load_task(self) -> Task:
-        if self.task == "arithmetic":
-            return arithmetic_task(self.level, self.sizes, seed=self.seed)
-        return jsonl_task(self.task, self.sizes, seed=self.seed)
-
-    @property
-    def protocol_config(self) -> Any:
-        """The settings of the protocol being played."""
-        return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
-
-
-TASK_PROTOCOLS = ("debate", "chain", "critique")
-"""The protocols that answer a task's questions (their configs are fields of :class:`ImproveConfig`)."""
 
 
 class ImproveRun(RunLoop[ImproveReport]):

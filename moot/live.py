@@ -24,37 +24,14 @@ from rich.live import Live
 from rich.table import Table
 
 from moot.gate import TaskGate
-from moot.improve import ImproveConfig, ImproveRun
-from moot.learner import Learner, LearnerConfig
-from moot.nodes.debate import DebateConfig
+from moot.improve import ImproveRun
+from moot.learner import Learner
+from moot.live_config import LiveConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE
 from moot.report import ImproveReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
 from moot.tasks import Problem
-from moot.training import LoraTrainingConfig
-
-
-@dataclass
-class LiveConfig(ImproveConfig):
-    """Settings of a live run, beside those of :class:`~moot.improve.ImproveConfig` (task, protocol, splits).
-
-    Attributes:
-        minutes: How long traffic runs.
-        traffic_concurrency: Traffic episodes in flight at once.
-        gate_problems: Validation problems the gate plays (a single greedy agent per version).
-        finish_distillation: When the traffic ends, let a distillation in progress finish
-            (its result counts); by default it is abandoned, so the run is its minutes.
-        learner: The live learner's triggers, replay, gate and rollback settings.
-    """
-
-    debate: DebateConfig = field(default_factory=lambda: DebateConfig(roles="shared"))
-    minutes: float = 20.0
-    traffic_concurrency: int = 8
-    gate_problems: int = 50
-    finish_distillation: bool = False
-    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(
-        every=32, poll_s=5.0, lora=LoraTrainingConfig(epochs=2.0)))
 
 
 def quantile(values: list[float], q: float) -> float:

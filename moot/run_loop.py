@@ -15,6 +15,7 @@ with no code of its own:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -25,10 +26,12 @@ from langgraph.graph.state import CompiledStateGraph
 from rich.console import Console
 
 from moot.nodes.serving.embedded_model import embedded_model_dir
-from moot.nodes.serving.model_pool import ModelPool
+from moot.nodes.serving.local_engine import LocalEngine
+from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
 from moot.report import RunReport
 from moot.run_folder import RunMode, RunProgress, claim_run_folder
-from moot.runner import BackendConfig, run_episodes, timed, train_roles
+from moot.run_config import BackendConfig
+from moot.runner import run_episodes, timed, train_roles
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, TrainingExample
 
@@ -52,6 +55,22 @@ def episode_id(split: str, label: str, iteration: int, item: str) -> str:
     return f"{split}/{label}/it{iteration}/{item}"
 
 
+def make_pool(backend: BackendConfig, base_model_dir: Path, adapters_root: Path | None = None) -> ModelPool:
+    """A pool of the base model where ``backend`` says: in this process, or on a vLLM server."""
+    if backend.backend == "local":
+        return LocalModelPool(LocalEngine.from_pretrained(base_model_dir, dtype=backend.dtype))
+    if backend.backend == "vllm":
+        if not backend.base_url:
+            raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
+        from moot.nodes.serving.vllm_pool import VLLMModelPool
+
+        return VLLMModelPool(backend.base_url, max_loras=backend.max_loras, max_lora_rank=backend.max_lora_rank,
+                             timeout_s=backend.request_timeout_s, base_model_dir=base_model_dir,
+                             adapters_root=adapters_root,
+                             api_key=backend.api_key or os.environ.get("MOOT_API_KEY") or "EMPTY")
+    raise ValueError(f"unknown backend {backend.backend!r}; use local or vllm")
+
+
 class RunLoop(Generic[ReportT]):
     """The skeleton of a run; see the module docstring.
 
@@ -73,14 +92,14 @@ class RunLoop(Generic[ReportT]):
         # costs a second, not a model load and a stray run folder.
         external = ExperienceLibrary(config.library) if config.library else None
         if pool is None and backend.backend == "vllm":
-            pool = backend.make_pool(self.base_model_dir, adapters_root=self.run_dir / "adapters")
+            pool = make_pool(backend, self.base_model_dir, adapters_root=self.run_dir / "adapters")
         existed = self.run_dir.exists()
         self.settings = self._claim(mode, external)
         self.run_id: str = self.settings["run_id"]
         torch.manual_seed(config.seed)  # unseeded sampling draws from here
         try:
             self.library = external or ExperienceLibrary(self.run_dir / "library")
-            self.pool = pool or backend.make_pool(self.base_model_dir)
+            self.pool = pool or make_pool(backend, self.base_model_dir)
         except BaseException:
             if mode != "resume" and not existed:  # a failed start leaves nothing behind
                 shutil.rmtree(self.run_dir, ignore_errors=True)

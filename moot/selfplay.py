@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from matplotlib.ticker import MaxNLocator
 from rich.console import Console
@@ -27,43 +27,12 @@ from moot.nodes.negotiation_rules import game_spec
 from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop
-from moot.runner import RunConfig
-from moot.training import CurationConfig, LoraTrainingConfig, NegotiationFilter
-from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
+from moot.selfplay_config import SelfPlayConfig
+from moot.training import CurationConfig
+from moot.training.negotiation_warm_start import warm_start_examples
 
 FROZEN_BASE = "frozen-base"  # a role that is never trained: the base self-play starts from
 WARM_START = "warm-start"
-
-
-@dataclass
-class SelfPlayConfig(RunConfig):
-    """Settings of a self-play run, beside those of :class:`~moot.runner.RunConfig`.
-
-    Attributes:
-        game: ``resource-exchange``, ``sell-buy`` or ``ultimatum``.
-        variant: ``default`` or ``sirius-generalization`` numbers.
-        games: Self-play games per iteration (the training data).
-        eval_games: Games per evaluation pairing (base vs base; trained vs frozen base, per seat).
-        keep: Which of a player's games it learns from: ``won``, ``deal`` or ``utility``.
-        utility_threshold: For ``keep="utility"``.
-        max_turns: Override the game's turn limit (``None``: the game's own, 8 or 10).
-        warm_start: The scripted games the base learns the action format from
-            (``games=0``: no warm start; the base is the bare model).
-    """
-
-    game: str = "sell-buy"
-    variant: Literal["default", "sirius-generalization"] = "default"
-    max_turns: int | None = None
-    games: int = 48
-    eval_games: int = 32
-    iterations: int = 1
-    keep: NegotiationFilter = "won"
-    utility_threshold: float = 0.0
-    temperature: float = 0.7
-    max_tokens: int = 40
-    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
-    lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
-    run_dir: Path = Path("runs/selfplay")
 
 
 @dataclass(frozen=True)

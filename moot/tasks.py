@@ -81,7 +81,13 @@ DEFAULT_LEVEL = "sum2"
 @dataclass(frozen=True)
 class SplitSizes:
     """Problems per split. The defaults are the demo's: 120 training problems fit a 20-minute
-    run on 2 cores; 100 validation and 100 test problems give a standard error near 0.04."""
+    run on 2 cores; 100 validation and 100 test problems give a standard error near 0.04.
+
+    Attributes:
+        train: Problems played for training data.
+        validation: Problems for tuning and for the promotion gate; never trained on.
+        test: Held-out problems the report scores; never trained on or tuned against.
+    """
 
     train: int = 120
     validation: int = 100

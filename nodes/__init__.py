@@ -6,42 +6,19 @@ hold each protocol's nodes under the protocol's name (``debate``, ``chain``, ``c
 role's successful past calls from the experience library into its prompts.
 """
 
-from .chain import ChainConfig, ChainStep
-from .critique import CritiqueConfig
-from .debate import DebateConfig, DebatePrompts
-from .few_shot_memory import FewShotConfig, FewShotMemory
-from .negotiation import NegotiationConfig
-from .negotiation_rules import GAMES, game_spec
-from .serving import (
-    AdapterRegistry,
-    Completion,
-    LocalChatModel,
-    LocalEngine,
-    LocalModelPool,
-    ModelPool,
-    SamplingParams,
-    SharedModelPool,
-    VLLMModelPool,
-)
+import lazy_loader
 
-__all__ = [
-    "GAMES",
-    "AdapterRegistry",
-    "ChainConfig",
-    "ChainStep",
-    "Completion",
-    "CritiqueConfig",
-    "DebateConfig",
-    "DebatePrompts",
-    "FewShotConfig",
-    "FewShotMemory",
-    "LocalChatModel",
-    "LocalEngine",
-    "LocalModelPool",
-    "ModelPool",
-    "NegotiationConfig",
-    "SamplingParams",
-    "SharedModelPool",
-    "VLLMModelPool",
-    "game_spec",
-]
+# Submodules load on first use, so that a light module (a config, the CLI) imports without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "chain": ["ChainConfig", "ChainStep"],
+        "critique": ["CritiqueConfig"],
+        "debate": ["DebateConfig", "DebatePrompts"],
+        "few_shot_config": ["FewShotConfig"],
+        "few_shot_memory": ["FewShotMemory"],
+        "negotiation": ["NegotiationConfig"],
+        "negotiation_rules": ["GAMES", "game_spec"],
+        "serving": ["AdapterRegistry", "Completion", "LocalChatModel", "LocalEngine", "LocalModelPool", "ModelPool", "SamplingParams", "SharedModelPool", "VLLMModelPool"],
+    },
+)

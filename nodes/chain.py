@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, TypedDict
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from .answers import AnswerParser, parse_number
-from .serving.model_pool import ModelPool
+
+if TYPE_CHECKING:
+    from .serving.model_pool import ModelPool
 
 
 @dataclass(frozen=True)

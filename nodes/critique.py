@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, TypedDict
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from .answers import AnswerParser, parse_number, safe_parse
-from .serving.model_pool import ModelPool
+
+if TYPE_CHECKING:
+    from .serving.model_pool import ModelPool
 
 _VERDICT = re.compile(r"\b(true|false|correct|incorrect|wrong|right|yes|no)\b", re.IGNORECASE)
 _POSITIVE = {"true", "correct", "right", "yes"}
@@ -45,6 +47,9 @@ class CritiqueConfig:
 
     Attributes:
         max_retries: How many times the actor may answer again after a False verdict.
+        temperature: Sampling temperature of the actor and the critic (the judge is greedy).
+        max_tokens, judge_max_tokens, critic_max_tokens: Longest answer, verdict and critique.
+        parser: Reads the answer out of the actor's text.
         unparsable_verdict: How a verdict with no True/False in it is read (default: True,
             accept, so a rambling judge cannot loop forever; it is still logged as unparsable).
     """

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
 
 
 from .answers import AnswerParser, parse_number, safe_parse
-from .serving.model_pool import ModelPool
+
+if TYPE_CHECKING:
+    from .serving.model_pool import ModelPool
 
 RoleScheme = Literal["per-agent", "generator-critic", "per-agent-generator-critic", "shared"]
 

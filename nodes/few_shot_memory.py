@@ -10,34 +10,17 @@ as earlier user/assistant turns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from moot.stores import ExperienceLibrary
 
-from .serving.model_pool import ModelPool
 from moot.stores.experience_library import input_text
 
-
-@dataclass(frozen=True)
-class FewShotConfig:
-    """Which past calls are shown.
-
-    Attributes:
-        k: How many examples.
-        min_reward: Only calls whose own ``reward`` or whose episode's feedback
-            (``episode_reward``) reached this are shown.
-        search: ``similarity``, or ``mmr`` for examples that are near and also differ.
-        fetch_k: Candidates MMR chooses from.
-    """
-
-    k: int = 3
-    min_reward: float = 1.0
-    search: Literal["similarity", "mmr"] = "similarity"
-    fetch_k: int = 20
+from .few_shot_config import FewShotConfig
+from .serving.model_pool import ModelPool
 
 
 class FewShotMemory:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, TypedDict
+from typing import TYPE_CHECKING, Callable, TypedDict
 
-from .serving.model_pool import ModelPool
 from .negotiation_rules import GameSpec, GameState, Offer, apply, parse_action
+
+if TYPE_CHECKING:
+    from .serving.model_pool import ModelPool
 
 _ACTIONS = {
     "resource-exchange": "ACTION: PROPOSE give X=<n> Y=<n> get X=<n> Y=<n>",

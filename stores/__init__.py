@@ -1,32 +1,13 @@
 """Stores persist: the experience library (Chroma) and the callback that fills it."""
 
-from .experience_callback import Annotator, ExperienceLogger
-from .experience_library import (
-    ExperienceLibrary,
-    ExperienceRecord,
-    Feedback,
-    LibraryUnavailable,
-    record_id,
-)
-from .record_schema import (
-    RECORD_FIELDS,
-    CallSite,
-    EpisodeContext,
-    Outcome,
-    RecordMetadata,
-)
+import lazy_loader
 
-__all__ = [
-    "RECORD_FIELDS",
-    "Annotator",
-    "CallSite",
-    "EpisodeContext",
-    "Outcome",
-    "RecordMetadata",
-    "ExperienceLibrary",
-    "ExperienceLogger",
-    "ExperienceRecord",
-    "Feedback",
-    "LibraryUnavailable",
-    "record_id",
-]
+# Submodules load on first use, so that a light module (a config, the CLI) imports without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "experience_callback": ["Annotator", "ExperienceLogger"],
+        "experience_library": ["ExperienceLibrary", "ExperienceRecord", "Feedback", "LibraryUnavailable", "record_id"],
+        "record_schema": ["RECORD_FIELDS", "CallSite", "EpisodeContext", "Outcome", "RecordMetadata"],
+    },
+)

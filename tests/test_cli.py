@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from moot.cli import app
+from moot.config_options import field_help, option
+from moot.improve_config import ImproveConfig
+from moot.live_config import LiveConfig
+from moot.nodes.debate import DebateConfig, RoleScheme
+from moot.nodes.serving.compute_dtype import DtypeChoice
+from moot.run_config import RunConfig
+from moot.selfplay_config import SelfPlayConfig
+from moot.tasks import SplitSizes
 
 runner = CliRunner()
 
@@ -18,7 +31,8 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
     result = runner.invoke(app, ["improve", "debate", "--eval-split", "train", "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "test" in result.output
     result = runner.invoke(app, ["improve", "chess", "--run-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "unknown protocol 'chess'" in result.output
+    # refused by the parser, from the config's Literal: the choices are named
+    assert result.exit_code == 2 and "'chess' is not one of" in result.output and "critique" in result.output
     result = runner.invoke(app, ["improve", "debate", "--task", str(tmp_path / "missing.jsonl"), "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "missing.jsonl" in result.output
 
@@ -45,3 +59,43 @@ def test_an_unreachable_vllm_server_is_one_clear_error(tmp_path):
     result = runner.invoke(app, ["improve", "debate", "--backend", "vllm", "--base-url", "http://127.0.0.1:9/v1",
                                  "--request-timeout", "2", "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and "127.0.0.1:9" in result.output
+
+
+def _options(command: str) -> dict[str, Any]:
+    group = typer.main.get_command(app)
+    return {opt: p for p in group.commands[command].params for opt in p.opts}  # type: ignore[attr-defined]
+
+
+def test_defaults_and_help_come_from_the_configs():
+    improve, selfplay, live = _options("improve"), _options("selfplay"), _options("live")
+    assert improve["--iterations"].default == ImproveConfig.iterations
+    assert improve["--max-tokens"].default == DebateConfig.max_tokens
+    assert improve["--train-size"].default == SplitSizes.train
+    assert improve["--max-examples"].default == RunConfig.max_examples_per_role
+    assert improve["--gate-problems"].help == field_help(ImproveConfig, "gate_problems")
+    assert live["--every"].default == LiveConfig().learner.every
+    assert live["--gate-problems"].default == LiveConfig.gate_problems != ImproveConfig.gate_problems
+    assert selfplay["--epochs"].default == SelfPlayConfig().lora.epochs
+    # Literal fields are choices the parser enforces
+    assert improve["--roles"].type_descriptor.annotation == RoleScheme
+    assert get_args(improve["--dtype"].type_descriptor.annotation) == get_args(DtypeChoice)
+    for name, options in (("improve", improve), ("selfplay", selfplay), ("live", live)):
+        undocumented = [o for o, p in options.items() if o.startswith("--") and not getattr(p, "help", None)]
+        assert not undocumented, f"{name}: {undocumented}"
+
+
+def test_an_undocumented_field_is_refused_when_the_cli_is_built():
+    @dataclass
+    class Settings:
+        """Settings of a test.
+
+        Attributes:
+            documented: Has help.
+        """
+
+        documented: int = 1
+        silent: int = 2
+
+    assert field_help(Settings, "documented") == "Has help."
+    with pytest.raises(KeyError, match="silent"):
+        option(Settings, "silent")

@@ -24,8 +24,8 @@ def unused_port() -> int:
 
 # (id, arguments with {tmp} for a scratch folder, text the one-line message must contain)
 BAD_INPUTS = [
-    ("unknown protocol", ["improve", "chess"], "unknown protocol 'chess'"),
-    ("negotiation is not a task protocol", ["improve", "negotiation"], "moot selfplay"),
+    ("unknown protocol", ["improve", "chess"], "'chess' is not one of"),
+    ("negotiation is not a task protocol", ["improve", "negotiation"], "'negotiation' is not one of"),
     ("agents for a chain", ["improve", "chain", "--agents", "4"], "--agents"),
     ("rounds for critique", ["improve", "critique", "--rounds", "3"], "--rounds"),
     ("task file missing", ["improve", "debate", "--task", "{tmp}/missing.jsonl"], "missing.jsonl"),

@@ -18,7 +18,7 @@ from moot.improve import ImproveConfig, improve
 from moot.nodes import LocalEngine, LocalModelPool
 from moot.nodes.debate import DebateConfig
 from moot.run_folder import RunFolderInUse, claim_run_folder
-from moot.runner import BackendConfig
+from moot.run_config import BackendConfig
 from moot.stores import ExperienceLibrary
 from moot.tasks import SplitSizes
 

@@ -1,27 +1,18 @@
 """Training reads the experience library and writes adapters; each protocol's curation rule is in the module of its name."""
 
-from .adapter_manifest import AdapterManifest
-from .chain import chain_training_sets
-from .critique import critique_training_sets
-from .debate import debate_training_sets
-from .examples import CurationConfig, TrainingExample, example_of
-from .lora_sft import LoraTrainingConfig, NotEnoughData, train_lora_adapter
-from .negotiation import NegotiationFilter, negotiation_training_sets
-from .negotiation_warm_start import WarmStartConfig, warm_start_examples
+import lazy_loader
 
-__all__ = [
-    "AdapterManifest",
-    "CurationConfig",
-    "LoraTrainingConfig",
-    "NegotiationFilter",
-    "NotEnoughData",
-    "TrainingExample",
-    "chain_training_sets",
-    "critique_training_sets",
-    "debate_training_sets",
-    "example_of",
-    "negotiation_training_sets",
-    "train_lora_adapter",
-    "WarmStartConfig",
-    "warm_start_examples",
-]
+# Submodules load on first use, so that a light module (a config, the CLI) imports without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "adapter_manifest": ["AdapterManifest"],
+        "chain": ["chain_training_sets"],
+        "critique": ["critique_training_sets"],
+        "debate": ["debate_training_sets"],
+        "examples": ["CurationConfig", "TrainingExample", "example_of"],
+        "lora_sft": ["LoraTrainingConfig", "NotEnoughData", "train_lora_adapter"],
+        "negotiation": ["NegotiationFilter", "negotiation_training_sets"],
+        "negotiation_warm_start": ["WarmStartConfig", "warm_start_examples"],
+    },
+)

@@ -7,11 +7,14 @@ Each protocol's curation rule lives in the module of its name (``training/debate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from moot.stores import ExperienceRecord
+if TYPE_CHECKING:
+    from moot.stores import ExperienceRecord
 
 Target = Literal["ground_truth", "consensus"]
+
+
 @dataclass(frozen=True)
 class TrainingExample:
     """A prompt (chat messages) and the completion to learn, traced to its record."""

@@ -32,6 +32,20 @@ class LoraTrainingConfig:
     ``dtype`` is the compute type: ``bfloat16`` trains under bf16 autocast with the LoRA
     weights and their optimizer state in float32; ``auto`` chooses it only on CPUs where
     bf16 matmuls are measurably faster (see :mod:`moot.nodes.serving.compute_dtype`).
+
+    Attributes:
+        rank: LoRA rank.
+        alpha: LoRA scaling numerator (the update is scaled by alpha / rank).
+        dropout: LoRA dropout.
+        target_modules: The layers that get adapters.
+        learning_rate: LoRA learning rate.
+        epochs: LoRA epochs over a role's training set.
+        batch_size: Examples per optimizer step.
+        max_length: Longest example, in tokens.
+        max_steps: Stop each role's training after this many steps (-1: run all epochs).
+        seed: Seeds the LoRA initialisation and the data order.
+        dtype: Compute type of training (see above).
+        extra: Further trl ``SFTConfig`` settings.
     """
 
     rank: int = 16

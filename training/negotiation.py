@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Literal
-
-from moot.stores import ExperienceRecord
+from typing import TYPE_CHECKING, Iterable, Literal
 
 from .examples import TrainingExample, example_of
+
+if TYPE_CHECKING:
+    from moot.stores import ExperienceRecord
 
 NegotiationFilter = Literal["won", "deal", "utility"]  # also CurationConfig.keep
 

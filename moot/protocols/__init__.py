@@ -1,33 +1,21 @@
 """Protocols: each kind of graph as the loops see it (see :mod:`moot.protocols.base` for the contract).
 
 One module per protocol, under the same name as its graph (``moot.graphs``), nodes
-(``moot.nodes``) and curation (``moot.training``) modules.
+(``moot.nodes``) and curation (``moot.training``) modules; :mod:`~moot.protocols.registry`
+holds one instance of each by name.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from .base import Protocol, RepairableProtocol
-from .chain import ChainProtocol
-from .critique import CritiqueProtocol
-from .debate import DebateProtocol
-from .negotiation import NegotiationProtocol
-
-DEBATE = DebateProtocol()
-CHAIN = ChainProtocol()
-CRITIQUE = CritiqueProtocol()
-NEGOTIATION = NegotiationProtocol()
-
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (DEBATE, CHAIN, CRITIQUE, NEGOTIATION)}
-"""Every protocol by name; ``moot improve`` plays those with a task of questions and answers."""
-
-
-def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; available: {', '.join(sorted(PROTOCOLS))}")
-    return PROTOCOLS[name]
-
-
-__all__ = [
-    "CHAIN", "CRITIQUE", "DEBATE", "NEGOTIATION", "PROTOCOLS", "ChainProtocol", "CritiqueProtocol", "DebateProtocol",
-    "NegotiationProtocol", "Protocol", "RepairableProtocol", "get_protocol",
-]
+# Submodules load on first use, so that a light module (a config, the CLI) imports without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "base": ["Protocol", "RepairableProtocol"],
+        "chain": ["ChainProtocol"],
+        "critique": ["CritiqueProtocol"],
+        "debate": ["DebateProtocol"],
+        "negotiation": ["NegotiationProtocol"],
+        "registry": ["CHAIN", "CRITIQUE", "DEBATE", "NEGOTIATION", "PROTOCOLS", "get_protocol"],
+    },
+)

@@ -3,34 +3,21 @@
 This layer runs models and swaps adapters; it knows nothing of protocols.
 """
 
-from .adapter_registry import AdapterRegistry, check_role_name
-from .adapter_validation import AdapterRejected, validate_adapter
-from .compute_dtype import DtypeChoice, resolve_dtype
-from .embedded_model import embedded_model_dir
-from .generation import Completion, SamplingParams
-from .local_chat_model import LocalChatModel
-from .local_engine import LocalEngine
-from .model_pool import LocalModelPool, ModelPool, SharedModelPool
-from .vllm_pool import ServerError, VLLMModelPool
-from .vllm_server import VLLMServerConfig, start_vllm_server
+import lazy_loader
 
-__all__ = [
-    "AdapterRegistry",
-    "AdapterRejected",
-    "Completion",
-    "DtypeChoice",
-    "LocalChatModel",
-    "LocalEngine",
-    "LocalModelPool",
-    "ModelPool",
-    "SamplingParams",
-    "ServerError",
-    "SharedModelPool",
-    "VLLMModelPool",
-    "VLLMServerConfig",
-    "check_role_name",
-    "embedded_model_dir",
-    "resolve_dtype",
-    "start_vllm_server",
-    "validate_adapter",
-]
+# Submodules load on first use, so that a light module (a config, the CLI) imports without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "adapter_registry": ["AdapterRegistry", "check_role_name"],
+        "adapter_validation": ["AdapterRejected", "validate_adapter"],
+        "compute_dtype": ["DtypeChoice", "resolve_dtype"],
+        "embedded_model": ["embedded_model_dir"],
+        "generation": ["Completion", "SamplingParams"],
+        "local_chat_model": ["LocalChatModel"],
+        "local_engine": ["LocalEngine"],
+        "model_pool": ["LocalModelPool", "ModelPool", "SharedModelPool"],
+        "vllm_pool": ["ServerError", "VLLMModelPool"],
+        "vllm_server": ["VLLMServerConfig", "start_vllm_server"],
+    },
+)

@@ -12,9 +12,10 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def has_bf16_matrix_units(flags: frozenset[str] | None = None) -> bool:
 
 
 def _matmul_seconds(dtype: torch.dtype, repeats: int = 5) -> float:
+    import torch
+
     m, k, n = PROBE_SHAPE
     a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b  # first call pays for kernel selection
@@ -66,6 +69,8 @@ def _matmul_seconds(dtype: torch.dtype, repeats: int = 5) -> float:
 @functools.cache
 def bf16_probe_speedup() -> float:
     """How many times faster a bf16 matmul is than float32 here (measured once per process)."""
+    import torch
+
     return _matmul_seconds(torch.float32) / _matmul_seconds(torch.bfloat16)
 
 
@@ -82,6 +87,8 @@ def resolve_dtype(choice: DtypeChoice = "auto") -> torch.dtype:
     """
     if choice not in DTYPE_CHOICES:
         raise ValueError(f"unknown dtype {choice!r}; choose one of {', '.join(DTYPE_CHOICES)}")
+    import torch  # here, not at the top: configs and the CLI read DtypeChoice without loading torch
+
     if choice != "auto":
         return getattr(torch, choice)
     if not has_bf16_matrix_units():

