@@ -239,6 +239,7 @@ def selfplay(
     utility_threshold: float = option(SelfPlayConfig, "utility_threshold"),
     temperature: float = option(SelfPlayConfig, "temperature", min=0.0),
     max_tokens: int = option(SelfPlayConfig, "max_tokens", min=1),
+    constrain_actions: bool = option(SelfPlayConfig, "constrain_actions"),
     warm_start_games: int = option(WarmStartConfig, "games", "--warm-start-games", min=0,
                                    help="Scripted games that teach the base the action format before self-play (0: none)."),
     epochs: float = option(LoraTrainingConfig, "epochs", default=field_default(SelfPlayConfig, "lora").epochs,
@@ -257,6 +258,7 @@ def selfplay(
         config = SelfPlayConfig(
             game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,
             keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,
+            constrain_actions=constrain_actions,
             warm_start=WarmStartConfig(games=warm_start_games, seed=run.seed), lora=run.lora(epochs=epochs),
             **run.run_config(run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}"),
         )

@@ -130,7 +130,8 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
         return SelfPlayReport(str(self.run_dir), self.spec.name, config=settings)
 
     def _negotiation(self, seats: dict[str, str]) -> NegotiationConfig:
-        return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
+        return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens,
+                                 constrain_actions=self.config.constrain_actions)
 
     def play_games(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
         graph = NEGOTIATION.build(self.pool, self._negotiation(seats))

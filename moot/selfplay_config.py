@@ -27,6 +27,9 @@ class SelfPlayConfig(RunConfig):
         temperature: The players' sampling temperature.
         max_tokens: Longest turn.
         max_turns: Override the game's turn limit (``None``: the game's own, 8 or 10).
+        constrain_actions: Decode every turn under the game's action grammar (llguidance
+            on the local engine, the server's structured outputs on vLLM), the alternative to a
+            warm start for teaching the format.
         warm_start: The scripted games the base learns the action format from
             (``games=0``: no warm start; the base is the bare model).
     """
@@ -41,6 +44,7 @@ class SelfPlayConfig(RunConfig):
     utility_threshold: float = 0.0
     temperature: float = 0.7
     max_tokens: int = 40
+    constrain_actions: bool = False
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
     run_dir: Path = Path("runs/selfplay")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TypedDict
 
 from .negotiation_rules import GameSpec, GameState, Offer, apply, parse_action
+from .serving.constrained_decoding import regex_constrained
 
 if TYPE_CHECKING:
     from .serving.model_pool import ModelPool
@@ -15,6 +16,39 @@ _ACTIONS = {
     "sell-buy": "ACTION: PROPOSE price=<n>",
     "ultimatum": "ACTION: PROPOSE mine=<n> yours=<n>",
 }
+# A constrained reply: one short sentence, then the action line in the game's own format.
+_SENTENCE_CHARS = 60
+_NUMBER = "[0-9]{1,3}"
+
+
+def _propose(spec: GameSpec, number: str) -> str:
+    # the templates hold only words, spaces, "=" and <n>: nothing a regex reads as syntax
+    return _ACTIONS[spec.name].removeprefix("ACTION: ").replace("<n>", number)
+
+
+def action_pattern(spec: GameSpec) -> str:
+    """The regex a constrained player's whole reply matches: a short sentence, then one action.
+
+    Example:
+        >>> from moot.nodes.negotiation_rules import game_spec
+        >>> import re
+        >>> pattern = action_pattern(game_spec("sell-buy"))
+        >>> bool(re.fullmatch(pattern, "Fair price. ACTION: PROPOSE price=55")), bool(re.fullmatch(pattern, "ACTION: PROPOSE 55"))
+        (True, False)
+    """
+    propose = _propose(spec, _NUMBER)
+    if spec.name == "ultimatum":  # a split must add up to the pot: list the splits
+        pot = spec.holdings[spec.players[0]]["ZUP"]
+        propose = "PROPOSE mine=(" + "|".join(f"{mine} yours={pot - mine}" for mine in range(pot + 1)) + ")"
+    return rf"[A-Za-z0-9 ,.'!?$-]{{1,{_SENTENCE_CHARS}}} ACTION: (ACCEPT|REJECT|{propose})"
+
+
+def longest_action_reply(spec: GameSpec) -> int:
+    """The most tokens a reply matching :func:`action_pattern` can take (every token is at least
+    one character), so that a constrained reply is never cut off before its action."""
+    return _SENTENCE_CHARS + len(" ACTION: ") + len(_propose(spec, "999"))
+
+
 _GOALS = {
     "resource-exchange": "Your score is the total number of X and Y you hold at the end.",
     "sell-buy": "The seller scores the price minus {seller_value}; the buyer scores {buyer_value} minus the price. No deal scores 0.",
@@ -44,6 +78,10 @@ class NegotiationConfig:
             a role that never trains (e.g. ``"frozen-base"``) to play against the base.
         history_turns: Most recent turns shown to a player; the status line carries the
             standing offer, and short prompts keep training and prefill cheap.
+        constrain_actions: Decode every reply under a grammar (:func:`action_pattern`): a
+            short sentence, then a well-formed action line. An alternative to the scripted warm
+            start for teaching the format (moves can still break the rules, e.g. a price the
+            player cannot pay).
     """
 
     game: GameSpec
@@ -51,6 +89,7 @@ class NegotiationConfig:
     temperature: float = 0.7
     max_tokens: int = 40
     history_turns: int = 2
+    constrain_actions: bool = False
 
     def role(self, seat: str) -> str:
         return self.seats.get(seat, seat)
@@ -113,7 +152,13 @@ def make_player_node(pool: ModelPool, config: NegotiationConfig) -> Callable[[di
         game: GameState = state["game"]
         seat = game.to_move
         role = config.role(seat)
-        model = pool.model(role, temperature=config.temperature, max_tokens=config.max_tokens)
+        if config.constrain_actions:
+            # the grammar ends the reply at its action; the limit only has to leave room for it
+            max_tokens = max(config.max_tokens, longest_action_reply(game.spec))
+            model = regex_constrained(pool.model(role, temperature=config.temperature, max_tokens=max_tokens),
+                                      action_pattern(game.spec))
+        else:
+            model = pool.model(role, temperature=config.temperature, max_tokens=config.max_tokens)
         messages = player_messages(config, game, seat, state.get("turns", []))
         reply = model.with_config(
             metadata={"role": role, "seat": seat, "round": game.turn, "agent": config.game.players.index(seat)}

@@ -13,7 +13,9 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from moot.nodes import LocalChatModel, LocalEngine
+from moot.nodes import LocalChatModel, LocalEngine, LocalModelPool, NegotiationConfig
+from moot.nodes.negotiation import make_player_node
+from moot.nodes.negotiation_rules import GameState, game_spec, parse_action
 from moot.nodes.serving.constrained_decoding import Grammar
 
 
@@ -81,3 +83,16 @@ def test_a_bad_grammar_or_the_static_scheduler_is_refused_before_decoding(engine
     static = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32", scheduler="static")
     with pytest.raises(ValueError, match="continuous scheduler"):
         LocalChatModel(engine=static).with_structured_output(Verdict).invoke("hi")
+
+
+@pytest.mark.parametrize("game", ["sell-buy", "ultimatum", "resource-exchange"])
+def test_a_constrained_negotiator_always_writes_a_well_formed_action(engine, game):
+    # the random tiny model writes no action on its own; under the grammar every reply parses
+    pool = LocalModelPool(engine)
+    spec = game_spec(game)
+    for constrain in (False, True):
+        player = make_player_node(pool, NegotiationConfig(spec, temperature=1.0, constrain_actions=constrain))
+        actions = [parse_action(spec, spec.players[0], player({"game": GameState.start(spec)})["pending"])
+                   for _ in range(6)]
+        invalid = sum(a.kind == "invalid" for a in actions)
+        assert invalid == 0 if constrain else invalid == len(actions)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
+    from langchain_core.runnables import Runnable
 
 # Compact JSON, one way to write it: the model spends no tokens on free whitespace.
 _JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -84,3 +86,16 @@ def ll_tokenizer(hf_tokenizer: Any) -> Any:
     import llguidance.hf
 
     return llguidance.hf.from_tokenizer(hf_tokenizer)
+
+
+def regex_constrained(model: Runnable, pattern: str) -> Runnable:
+    """``model`` (from any pool) whose every reply matches ``pattern`` whole.
+
+    The local engine decodes under the grammar; a vLLM server is asked for its own
+    structured outputs, so the same node code runs on either backend.
+    """
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOpenAI):
+        return model.bind(extra_body={"structured_outputs": {"regex": pattern}})
+    return model.bind(grammar=Grammar.regex(pattern))
