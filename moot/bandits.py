@@ -1,0 +1,213 @@
+"""Upper-confidence-bound exploration: choosing what to try next, and stopping once the best is known.
+
+Two uses in moot, one arithmetic:
+
+- :class:`UCB` picks the next arm to play (an opponent in the self-play league): the arm
+  with the highest mean reward plus an exploration bonus that shrinks as the arm is played
+  (UCB1, Auer et al. 2002).
+- :func:`lucb` identifies the best of several candidates (adapters of one role) with as few
+  evaluation episodes as it can: it keeps sampling the empirical leader and its strongest
+  challenger until the leader's lower bound clears every other upper bound (LUCB1,
+  Kalyanakrishnan et al. 2012), where uniform allocation spends the same episodes on every
+  candidate, however clearly it has lost.
+
+Rewards are in [0, 1] (a right answer, a won game).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Sequence
+
+
+def exploration_bonus(plays: int, total_plays: int, c: float = math.sqrt(2)) -> float:
+    """UCB1's bonus ``c * sqrt(ln(total) / plays)``; infinite for an arm never played.
+
+    Example:
+        >>> round(exploration_bonus(4, 16, c=1.0), 4)   # sqrt(ln 16 / 4)
+        0.8326
+        >>> exploration_bonus(16, 64, c=1.0) < exploration_bonus(4, 64, c=1.0)   # decays with plays
+        True
+    """
+    if plays == 0:
+        return math.inf
+    return c * math.sqrt(math.log(max(total_plays, 1)) / plays)
+
+
+@dataclass
+class ArmStats:
+    """Plays and total reward of one arm."""
+
+    plays: int = 0
+    reward: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.reward / self.plays if self.plays else 0.0
+
+
+@dataclass
+class UCB:
+    """UCB1 over named arms; new arms can join at any time (a league grows each iteration).
+
+    Example:
+        >>> bandit = UCB(["a", "b"], c=1.0)
+        >>> bandit.select()           # unplayed arms first, in order
+        'a'
+        >>> bandit.update("a", 1.0); bandit.update("b", 0.0); bandit.update("a", 1.0)
+        >>> bandit.select()           # a: 1 + sqrt(ln 3 / 2) = 1.74; b: 0 + sqrt(ln 3 / 1) = 1.05
+        'a'
+        >>> round(bandit.upper_bound("b"), 3)
+        1.048
+    """
+
+    arms: list[Hashable]
+    c: float = math.sqrt(2)
+    stats: dict[Hashable, ArmStats] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for arm in self.arms:
+            self.stats.setdefault(arm, ArmStats())
+
+    def add(self, arm: Hashable) -> None:
+        if arm not in self.stats:
+            self.arms.append(arm)
+            self.stats[arm] = ArmStats()
+
+    @property
+    def total_plays(self) -> int:
+        return sum(s.plays for s in self.stats.values())
+
+    def upper_bound(self, arm: Hashable) -> float:
+        stats = self.stats[arm]
+        return stats.mean + exploration_bonus(stats.plays, self.total_plays, self.c)
+
+    def select(self) -> Hashable:
+        """The arm with the highest upper bound (ties: the first in order)."""
+        return max(self.arms, key=lambda arm: (self.upper_bound(arm), -self.arms.index(arm)))
+
+    def select_batch(self, n: int) -> list[Hashable]:
+        """``n`` picks to play at once: each pick counts as a play with its current mean reward
+        (a "virtual" play), so a batch spreads over arms as ``n`` sequential picks would."""
+        picks, virtual = [], {arm: ArmStats(s.plays, s.reward) for arm, s in self.stats.items()}
+        shadow = UCB(list(self.arms), self.c, virtual)
+        for _ in range(n):
+            arm = shadow.select()
+            shadow.update(arm, shadow.stats[arm].mean)
+            picks.append(arm)
+        return picks
+
+    def update(self, arm: Hashable, reward: float) -> None:
+        stats = self.stats[arm]
+        stats.plays += 1
+        stats.reward += reward
+
+
+def confidence_radius(plays: int, n_arms: int, delta: float) -> float:
+    """Anytime Hoeffding radius ``sqrt(ln(4 n u^2 / delta) / (2 u))`` of an arm's mean after ``u`` plays.
+
+    Spending ``delta / (2 n u^2)`` of the error on each arm and play count, every mean stays
+    inside its interval throughout, with probability at least ``1 - delta``, whatever order
+    the arms are played in; so :func:`lucb` and :func:`uniform_best_arm` stop under the same
+    guarantee and their costs compare directly.
+
+    Example:
+        >>> round(confidence_radius(10, 4, 0.1), 4)      # sqrt(ln(4 * 4 * 100 / 0.1) / 20)
+        0.6957
+        >>> confidence_radius(40, 4, 0.1) < confidence_radius(10, 4, 0.1)
+        True
+    """
+    if plays == 0:
+        return math.inf
+    return math.sqrt(math.log(4 * n_arms * plays ** 2 / delta) / (2 * plays))
+
+
+@dataclass(frozen=True)
+class BestArm:
+    """What a best-arm search found, and what it cost."""
+
+    best: Hashable
+    plays: dict[Hashable, int]
+    means: dict[Hashable, float]
+    separated: bool
+    """The leader's lower bound cleared every other upper bound (else the budget ran out)."""
+
+    @property
+    def episodes(self) -> int:
+        return sum(self.plays.values())
+
+
+def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float,
+              radius: Callable[[int, int, float], float]) -> tuple[Hashable, Hashable | None, bool]:
+    """The empirical leader, its strongest challenger (highest upper bound), and whether the
+    leader is known to be within ``epsilon`` of the best."""
+    arms = list(stats)
+    leader = max(arms, key=lambda a: stats[a].mean)
+    others = [a for a in arms if a != leader]
+    if not others:
+        return leader, None, True
+    bound = {a: radius(stats[a].plays, len(arms), delta) for a in arms}
+    challenger = max(others, key=lambda a: stats[a].mean + bound[a])
+    return leader, challenger, stats[leader].mean - bound[leader] >= stats[challenger].mean + bound[challenger] - epsilon
+
+
+def _play(stats: dict[Hashable, ArmStats], arm: Hashable, sample: Callable[[Hashable, int], float]) -> None:
+    stats[arm].reward += sample(arm, stats[arm].plays)
+    stats[arm].plays += 1
+
+
+def _found(stats: dict[Hashable, ArmStats], leader: Hashable, separated: bool) -> BestArm:
+    return BestArm(leader, {a: s.plays for a, s in stats.items()}, {a: round(s.mean, 4) for a, s in stats.items()},
+                   separated)
+
+
+def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1, epsilon: float = 0.0,
+         budget: int = 1000, radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+    """Find the arm with the highest mean reward, sampling adaptively (LUCB1).
+
+    Args:
+        arms: The candidates.
+        sample: ``sample(arm, k)`` plays ``arm``'s ``k``-th episode (k = 0, 1, ...) and returns its reward.
+        delta: The chance of a wrong pick the stopping rule allows.
+        epsilon: A pick within this much of the best counts as right (0: only the best); a
+            small tolerance saves most episodes when two candidates are nearly tied.
+        budget: The most episodes in all; the empirical leader is returned if it runs out.
+        radius: The confidence radius (default LUCB1's).
+
+    Example:
+        >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
+        >>> stream = lambda arm, k: float(k % 10 < 10 * means[arm])      # scripted, deterministic rewards
+        >>> found = lucb(list(means), stream, delta=0.1)
+        >>> found.best, found.separated, found.plays["weak"] < found.plays["strong"]
+        ('strong', True, True)
+    """
+    stats = {arm: ArmStats() for arm in arms}
+    for arm in arms:
+        _play(stats, arm, sample)
+    while True:
+        leader, challenger, separated = _best_arm(stats, delta, epsilon, radius)
+        if separated or challenger is None or sum(s.plays for s in stats.values()) + 2 > budget:
+            return _found(stats, leader, separated)
+        _play(stats, leader, sample)
+        _play(stats, challenger, sample)
+
+
+def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1, epsilon: float = 0.0,
+                     budget: int = 1000, radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+    """The baseline: play every arm in turn, with the same stopping rule as :func:`lucb`.
+
+    Example:
+        >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
+        >>> stream = lambda arm, k: float(k % 10 < 10 * means[arm])
+        >>> found = uniform_best_arm(list(means), stream, delta=0.1)
+        >>> found.best, found.episodes > lucb(list(means), stream, delta=0.1).episodes
+        ('strong', True)
+    """
+    stats = {arm: ArmStats() for arm in arms}
+    while True:
+        for arm in arms:
+            _play(stats, arm, sample)
+        leader, _, separated = _best_arm(stats, delta, epsilon, radius)
+        if separated or sum(s.plays for s in stats.values()) + len(arms) > budget:
+            return _found(stats, leader, separated)

@@ -1,0 +1,65 @@
+"""UCB arithmetic, opponent selection and best-arm stopping, on scripted reward streams."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from moot.bandits import UCB, confidence_radius, exploration_bonus, lucb, uniform_best_arm
+
+
+def test_bounds_match_hand_computation():
+    bandit = UCB(["x", "y"], c=2.0)
+    for reward in (1.0, 0.0, 1.0):
+        bandit.update("x", reward)
+    bandit.update("y", 0.0)
+    # x: 2/3 + 2 sqrt(ln 4 / 3) ; y: 0 + 2 sqrt(ln 4 / 1)
+    assert bandit.upper_bound("x") == pytest.approx(2 / 3 + 2 * math.sqrt(math.log(4) / 3))
+    assert bandit.upper_bound("y") == pytest.approx(2 * math.sqrt(math.log(4)))
+    assert bandit.select() == "y"   # the under-played arm wins on its bonus
+    assert confidence_radius(8, 2, 0.05) == pytest.approx(math.sqrt(math.log(4 * 2 * 64 / 0.05) / 16))
+
+
+def test_exploration_decays_with_plays():
+    bonuses = [exploration_bonus(plays, 100) for plays in (1, 4, 16, 64)]
+    assert bonuses == sorted(bonuses, reverse=True) and bonuses[-1] < bonuses[0] / 4
+    assert exploration_bonus(0, 100) == math.inf
+
+
+def test_opponent_selection_favours_the_hardest_opponent_and_still_explores():
+    # reward = the opponent beat the current seat; "v2" beats it 80 % of the time
+    beats = {"base": 0.1, "v1": 0.3, "v2": 0.8}
+    league, rng = UCB(list(beats), c=1.0), random.Random(0)
+    for _ in range(40):
+        for opponent in league.select_batch(4):
+            league.update(opponent, float(rng.random() < beats[opponent]))
+    plays = {arm: league.stats[arm].plays for arm in beats}
+    assert max(plays, key=plays.get) == "v2" and min(plays.values()) >= 3
+    league.add("v3")                       # a new version joins the league ...
+    assert league.select() == "v3"         # ... and is tried first
+
+
+def test_a_batch_spreads_like_sequential_picks():
+    league = UCB(["a", "b", "c"])
+    assert sorted(league.select_batch(3)) == ["a", "b", "c"]   # every unplayed arm once, not one arm 3 times
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lucb_stops_on_the_best_arm_with_fewer_episodes_than_uniform(seed):
+    means, rng = {"a": 0.2, "b": 0.5, "c": 0.85, "d": 0.3}, random.Random(seed)
+    draws = {arm: [float(rng.random() < m) for _ in range(2000)] for arm, m in means.items()}
+    stream = lambda arm, k: draws[arm][k]  # noqa: E731
+    adaptive = lucb(list(means), stream, delta=0.05, budget=8000)
+    uniform = uniform_best_arm(list(means), stream, delta=0.05, budget=8000)
+    assert adaptive.best == uniform.best == "c" and adaptive.separated and uniform.separated
+    assert adaptive.episodes < uniform.episodes
+    assert adaptive.plays["a"] < adaptive.plays["c"]   # a clear loser stops being sampled early
+
+
+def test_a_tie_runs_out_of_budget_unless_a_tolerance_is_given():
+    stream = lambda arm, k: float(k % 2 == 0)  # noqa: E731  (both arms: 0.5)
+    tied = lucb(["a", "b"], stream, budget=2000)
+    assert not tied.separated and tied.episodes <= 2000
+    assert lucb(["a", "b"], stream, budget=2000, epsilon=0.3).separated
