@@ -162,8 +162,9 @@ def _found(stats: dict[Hashable, ArmStats], leader: Hashable, separated: bool) -
                    separated)
 
 
-def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1, epsilon: float = 0.0,
-         budget: int = 1000, radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
+         epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
+         radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
     """Find the arm with the highest mean reward, sampling adaptively (LUCB1).
 
     Args:
@@ -173,6 +174,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
         epsilon: A pick within this much of the best counts as right (0: only the best); a
             small tolerance saves most episodes when two candidates are nearly tied.
         budget: The most episodes in all; the empirical leader is returned if it runs out.
+        per_arm_budget: The most episodes of one arm (e.g. the problems there are).
         radius: The confidence radius (default LUCB1's).
 
     Example:
@@ -187,14 +189,17 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
         _play(stats, arm, sample)
     while True:
         leader, challenger, separated = _best_arm(stats, delta, epsilon, radius)
-        if separated or challenger is None or sum(s.plays for s in stats.values()) + 2 > budget:
+        pair = (leader,) if challenger is None else (leader, challenger)
+        exhausted = per_arm_budget is not None and max(stats[a].plays for a in pair) >= per_arm_budget
+        if separated or challenger is None or exhausted or sum(s.plays for s in stats.values()) + 2 > budget:
             return _found(stats, leader, separated)
         _play(stats, leader, sample)
         _play(stats, challenger, sample)
 
 
-def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1, epsilon: float = 0.0,
-                     budget: int = 1000, radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
+                     epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
+                     radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
     """The baseline: play every arm in turn, with the same stopping rule as :func:`lucb`.
 
     Example:
@@ -209,5 +214,6 @@ def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int],
         for arm in arms:
             _play(stats, arm, sample)
         leader, _, separated = _best_arm(stats, delta, epsilon, radius)
-        if separated or sum(s.plays for s in stats.values()) + len(arms) > budget:
+        exhausted = per_arm_budget is not None and stats[leader].plays >= per_arm_budget
+        if separated or exhausted or sum(s.plays for s in stats.values()) + len(arms) > budget:
             return _found(stats, leader, separated)

@@ -12,13 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
 
+from moot.candidate_selection import Allocation, CandidateConfig
 from moot.config_options import field_default, field_help, option
-from moot.improve_config import ImproveConfig, TaskProtocol
+from moot.improve_config import EvalSplit, ImproveConfig, TaskProtocol
 from moot.learner_config import LearnerConfig
 from moot.live_config import LiveConfig
 from moot.nodes.critique import CritiqueConfig
@@ -26,8 +27,8 @@ from moot.nodes.debate import DebateConfig, RoleScheme
 from moot.nodes.serving.compute_dtype import DtypeChoice
 from moot.nodes.serving.vllm_server import VLLMServerConfig
 from moot.protocols.augmentation_config import AugmentationConfig
-from moot.run_config import BackendConfig, RunConfig
-from moot.selfplay_config import SelfPlayConfig
+from moot.run_config import Backend, BackendConfig, RunConfig
+from moot.selfplay_config import GameVariant, SelfPlayConfig
 from moot.tasks import SplitSizes
 from moot.training.examples import CurationConfig, Target
 from moot.training.lora_sft import LoraTrainingConfig
@@ -69,9 +70,6 @@ def _errors_exit_cleanly() -> Iterator[None]:
         raise typer.Exit(130) from interrupt
 
 
-Backend = Literal["local", "vllm"]
-EvalSplit = Literal["validation", "test"]
-GameVariant = Literal["default", "sirius-generalization"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +190,8 @@ def improve(
     epochs: float = option(LoraTrainingConfig, "epochs"),
     rank: int = option(LoraTrainingConfig, "rank", help="{help} (alpha is twice the rank)"),
     gate_problems: int = option(ImproveConfig, "gate_problems", min=0),
+    candidates: int = option(CandidateConfig, "count", "--candidates", min=1),
+    allocation: Allocation = option(CandidateConfig, "allocation"),
     run_dir: Optional[Path] = typer.Option(None, help="Run folder (default: runs/<protocol>-<time>)."),
     *,
     run: RunOptions,
@@ -221,6 +221,7 @@ def improve(
             curation=CurationConfig(target=filter),
             lora=run.lora(rank=rank, alpha=2 * rank, epochs=epochs),
             gate_problems=gate_problems,
+            candidates=CandidateConfig(count=candidates, allocation=allocation),
             **run.run_config(run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_improve(config, console=console, mode=run.mode)

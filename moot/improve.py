@@ -12,11 +12,14 @@ are parameters. Everything a run makes lives in its run folder::
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
 
+from moot.candidate_selection import select_candidate
 from moot.gate import TaskGate, gate_decision
 from moot.nodes.few_shot_memory import RememberingPool
 from moot.nodes.serving.model_pool import ModelPool
@@ -25,8 +28,9 @@ from moot.report import ImproveReport, Score
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop
 from moot.improve_config import TASK_PROTOCOLS, ImproveConfig
-from moot.runner import progress_bar
+from moot.runner import progress_bar, train_roles
 from moot.tasks import Problem
+from moot.training import TrainingExample
 from moot.protocols.augmentation import augment_failures
 
 logger = logging.getLogger(__name__)
@@ -108,11 +112,57 @@ class ImproveRun(RunLoop[ImproveReport]):
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
         gated = self.config.gate_problems > 0
-        entries = self.train(sets, self.protocol.roles(self.protocol_config), iteration, self.config.lora,
-                             publish=not gated,
-                             init_adapters=self.served_adapters() if self.config.continue_training else None)
+        roles = self.protocol.roles(self.protocol_config)
+        init = self.served_adapters() if self.config.continue_training else None
+        if self.config.candidates.count > 1:
+            entries = self.train_candidates(sets, roles, iteration, init, publish=not gated)
+        else:
+            entries = self.train(sets, roles, iteration, self.config.lora, publish=not gated, init_adapters=init)
         if gated:
             self.gate_and_publish(iteration, entries)
+
+    def train_candidates(self, sets: dict[str, list[TrainingExample]], roles: Sequence[str], iteration: int,
+                         init: dict[str, Path] | None, *, publish: bool) -> list[dict[str, Any]]:
+        """Train ``candidates.count`` adapter sets, find the best on validation episodes, keep it as the iteration's."""
+        settings, folder = self.config.candidates, self.adapters_dir(iteration)
+        trained: dict[str, list[dict[str, Any]]] = {}
+        for index in range(settings.count):
+            lora = replace(self.config.lora, learning_rate=settings.learning_rate(self.config.lora.learning_rate, index))
+            name = f"candidate-{index} (lr {lora.learning_rate:.2g})"
+            self.console.print(f"training {name}")
+            trained[name] = train_roles(sets, roles, self.pool, self.base_model_dir, folder / f"candidate-{index}",
+                                        iteration, lora, self.console, self.config.max_examples_per_role, init,
+                                        publish=False)
+        loaded = {name: {e["role"]: self.pool.load(e["role"], folder / f"candidate-{i}" / e["role"])
+                         for e in entries if e.get("train_loss") is not None}
+                  for i, (name, entries) in enumerate(trained.items())}
+        views = {name: self.pool.pinned(versions) for name, versions in loaded.items()}
+        problems = self.task.validation
+
+        def play(name: str, start: int, count: int) -> list[float]:
+            gate = TaskGate(self.protocol, self.protocol_config, problems[start:start + count], self.config.concurrency)
+            return gate.score([self.remembering(views[name])])[0]
+
+        with progress_bar(self.console) as progress:
+            progress.add_task(f"searching {settings.count} candidates ({settings.allocation})", total=None)
+            selection = select_candidate(list(trained), play, settings, episodes_per_candidate=len(problems))
+        for versions in loaded.values():
+            for version in versions.values():
+                self.pool.unload(version)
+        best = list(trained).index(selection.best)
+        for entry in trained[selection.best]:
+            if entry.get("train_loss") is not None:
+                shutil.copytree(folder / f"candidate-{best}" / entry["role"], folder / entry["role"], dirs_exist_ok=True)
+                if publish:
+                    entry["version"] = self.pool.publish(entry["role"], folder / entry["role"])
+        self.report.candidates[f"it{iteration}"] = {
+            "best": selection.best, "allocation": settings.allocation, "episodes": selection.played,
+            "separated": selection.search.separated, "plays": selection.search.plays, "means": selection.search.means}
+        self.report.training.extend(trained[selection.best])
+        self.console.print(f"candidates, iteration {iteration}: {selection.best} after {selection.played} validation "
+                           f"episodes ({'separated' if selection.search.separated else 'budget spent'}; means "
+                           + ", ".join(f"{n} {m:.2f}" for n, m in selection.search.means.items()) + ")")
+        return trained[selection.best]
 
     def gate_and_publish(self, iteration: int, entries: list[dict[str, Any]]) -> None:
         """Serve the iteration's adapters only if, together, they do not do measurably worse on validation."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from moot.candidate_selection import CandidateConfig
 from moot.gate_config import GateConfig
 from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
@@ -18,6 +19,7 @@ from moot.training.lora_sft import LoraTrainingConfig
 
 
 TaskProtocol = Literal["debate", "chain", "critique"]
+EvalSplit = Literal["validation", "test"]
 TASK_PROTOCOLS: tuple[str, ...] = get_args(TaskProtocol)
 """The protocols that answer a task's questions (their configs are fields of :class:`ImproveConfig`)."""
 
@@ -39,6 +41,9 @@ class ImproveConfig(RunConfig):
             measurably worse than the versions they would replace, or they are not served
             (0: serve every trained adapter).
         gate: The promotion rule.
+        candidates: Train several candidate adapter sets per iteration (at different learning
+            rates) and keep the one a search on validation episodes finds best; it then
+            faces the gate like a single candidate.
         continue_training: Each iteration trains a role on from the adapter it serves (the
             previous iteration's, when that one was served), not from a fresh LoRA.
         few_shot: Show every role its most similar rewarded past calls from this run's
@@ -51,7 +56,7 @@ class ImproveConfig(RunConfig):
     task: str = "arithmetic"
     level: str = "sum2"
     sizes: SplitSizes = field(default_factory=SplitSizes)
-    eval_split: Literal["validation", "test"] = "test"
+    eval_split: EvalSplit = "test"
     iterations: int = 1
     debate: DebateConfig = field(default_factory=DebateConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
@@ -62,6 +67,7 @@ class ImproveConfig(RunConfig):
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     gate_problems: int = 30
     gate: GateConfig = field(default_factory=GateConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
     continue_training: bool = True
     few_shot: FewShotConfig | None = None
     train_adapters: bool = True

@@ -111,7 +111,7 @@ class Score:
 
 @dataclass
 class ImproveReport(RunReport):
-    """What one improve run measured: held-out scores, training and augmentation."""
+    """What one improve run measured: held-out scores, training, augmentation, gates and candidate searches."""
 
     protocol: str
     task: str
@@ -119,6 +119,7 @@ class ImproveReport(RunReport):
     scores: list[Score] = field(default_factory=list)
     augmentation: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
+    candidates: dict[str, Any] = field(default_factory=dict)
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         super().restore({**snapshot, "scores": [Score(**s) for s in snapshot["scores"]]})
@@ -149,6 +150,9 @@ class ImproveReport(RunReport):
             f"{iteration}: {'promoted' if gate['promote'] else 'NOT promoted, the earlier versions kept'} "
             f"(validation {gate['current']:.2f} -> {gate['candidate']:.2f}, n={gate['n']})"
             for iteration, gate in self.gates.items()) or None
+        for iteration, search in self.candidates.items():
+            picked = f"{iteration}: {search['best']} picked from {len(search['plays'])} candidates after {search['episodes']} validation episodes"
+            table.caption = f"{table.caption}; {picked}" if table.caption else picked
         return table
 
 

@@ -12,6 +12,8 @@ from typing import Literal
 
 from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
+Backend = Literal["local", "vllm"]
+
 
 @dataclass
 class BackendConfig:
@@ -29,7 +31,7 @@ class BackendConfig:
             or ``bfloat16``.
     """
 
-    backend: Literal["local", "vllm"] = "local"
+    backend: Backend = "local"
     base_url: str | None = None
     max_loras: int = 4
     max_lora_rank: int = 16

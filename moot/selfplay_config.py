@@ -11,6 +11,8 @@ from moot.training.lora_sft import LoraTrainingConfig
 from moot.training.negotiation import NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig
 
+GameVariant = Literal["default", "sirius-generalization"]
+
 
 @dataclass
 class SelfPlayConfig(RunConfig):
@@ -35,7 +37,7 @@ class SelfPlayConfig(RunConfig):
     """
 
     game: str = "sell-buy"
-    variant: Literal["default", "sirius-generalization"] = "default"
+    variant: GameVariant = "default"
     max_turns: int | None = None
     games: int = 48
     eval_games: int = 32

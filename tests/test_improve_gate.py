@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from test_run_folder import config
 
+from moot.candidate_selection import CandidateConfig
 from moot.gate import GateConfig, TaskGate
 from moot.improve import ImproveRun
 from moot.training import LoraTrainingConfig, TrainingExample
@@ -37,3 +38,30 @@ def test_an_iteration_is_served_only_if_the_gate_passes_it(promote, tiny_model_d
     else:
         assert serving is None and "version" not in entries[0] and not run.pool.engine.adapters
         assert "NOT promoted" in run.report.table().caption
+
+
+def test_candidates_are_searched_on_validation_and_the_best_is_kept(tiny_model_dir, tmp_path, monkeypatch):
+    run = ImproveRun(config(str(tiny_model_dir), tmp_path / "run"))
+    run.config.lora = FAST
+    run.config.candidates = CandidateConfig(count=3, learning_rate_factors=(1.0, 0.5, 2.0), block=1)
+    examples = [TrainingExample(f"r{i}", "debater-0", [{"role": "user", "content": "1 + 1?"}], "2") for i in range(2)]
+    played: list[str] = []
+
+    def scripted(self, views):  # the candidate loaded last (lr x 2) answers right, the others never
+        (view,) = views
+        version = view.registry.current("debater-0")
+        played.append(version)
+        newest = max(run.pool.engine.adapters, key=lambda name: int(name.rsplit("_v", 1)[1]))
+        return [[float(version == newest)] * len(self.problems)]
+
+    monkeypatch.setattr(TaskGate, "score", scripted)
+    entries = run.train_candidates({"debater-0": examples}, ["debater-0"], 1, None, publish=True)
+    search = run.report.candidates["it1"]
+    assert search["best"].startswith("candidate-2") and search["episodes"] == len(played) <= 3 * 2
+    kept = run.adapters_dir(1) / "debater-0"
+    assert (kept / "adapter_model.safetensors").read_bytes() == (
+        run.adapters_dir(1) / "candidate-2" / "debater-0" / "adapter_model.safetensors").read_bytes()
+    # only the kept candidate is served; the others were unloaded after the search
+    assert run.pool.registry.current("debater-0") == entries[0]["version"]
+    assert list(run.pool.engine.adapters) == [entries[0]["version"]]
+    assert run.trained(1) == {"debater-0": kept}
