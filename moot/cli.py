@@ -28,7 +28,7 @@ from moot.nodes.serving.compute_dtype import DtypeChoice
 from moot.nodes.serving.vllm_server import VLLMServerConfig
 from moot.protocols.augmentation_config import AugmentationConfig
 from moot.run_config import Backend, BackendConfig, RunConfig
-from moot.selfplay_config import GameVariant, SelfPlayConfig
+from moot.selfplay_config import GameVariant, League, SelfPlayConfig
 from moot.tasks import SplitSizes
 from moot.training.examples import CurationConfig, Target
 from moot.training.lora_sft import LoraTrainingConfig
@@ -241,6 +241,8 @@ def selfplay(
     temperature: float = option(SelfPlayConfig, "temperature", min=0.0),
     max_tokens: int = option(SelfPlayConfig, "max_tokens", min=1),
     constrain_actions: bool = option(SelfPlayConfig, "constrain_actions"),
+    league: League = option(SelfPlayConfig, "league"),
+    robustness_games: int = option(SelfPlayConfig, "robustness_games", min=0),
     warm_start_games: int = option(WarmStartConfig, "games", "--warm-start-games", min=0,
                                    help="Scripted games that teach the base the action format before self-play (0: none)."),
     epochs: float = option(LoraTrainingConfig, "epochs", default=field_default(SelfPlayConfig, "lora").epochs,
@@ -259,7 +261,7 @@ def selfplay(
         config = SelfPlayConfig(
             game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,
             keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,
-            constrain_actions=constrain_actions,
+            constrain_actions=constrain_actions, league=league, robustness_games=robustness_games,
             warm_start=WarmStartConfig(games=warm_start_games, seed=run.seed), lora=run.lora(epochs=epochs),
             **run.run_config(run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}"),
         )

@@ -8,10 +8,17 @@ model. Each seat then goes on training its own copy of that adapter on its kept 
 Improvement is measured against a **frozen base opponent**: the trained player takes each
 seat in turn against the base (which never trains), and is compared with the base playing
 itself, on the same number of games.
+
+With ``league="ucb"`` a seat does not only play the other seat's latest version while it
+learns: each game's opponent is drawn from every version the other seat has produced, by
+UCB on how often that version beats the learner (:mod:`moot.bandits`). ``robustness_games``
+then scores each final seat against every one of those versions, not just the last.
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,13 +27,14 @@ from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
+from moot.bandits import UCB
 from moot.protocols import NEGOTIATION
 from moot.nodes.serving.model_pool import ModelPool
 from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
 from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunMode
-from moot.run_loop import RunLoop
+from moot.run_loop import RunLoop, episode_id
 from moot.selfplay_config import SelfPlayConfig
 from moot.training import CurationConfig
 from moot.training.negotiation_warm_start import warm_start_examples
@@ -79,13 +87,18 @@ class SelfPlayReport(RunReport):
 
     game: str
     results: list[SeatResult] = field(default_factory=list)
+    league: dict[str, Any] = field(default_factory=dict)
+    """Per iteration and learning seat: games against each opponent version, and how many that version won."""
+    robustness: list[SeatResult] = field(default_factory=list)
+    """Each final seat against every version of the other seat (pairing: the version)."""
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        super().restore({**snapshot, "results": [SeatResult(**r) for r in snapshot["results"]]})
+        super().restore({**snapshot, "results": [SeatResult(**r) for r in snapshot["results"]],
+                         "robustness": [SeatResult(**r) for r in snapshot.get("robustness", [])]})
 
     def plot(self, path: Path) -> Path:
         plt = pyplot()
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = plt.subplots(1, 3 if self.robustness else 2, figsize=(15 if self.robustness else 10, 4))
         seats = sorted({r.seat for r in self.results})
         for seat in seats:
             rows = sorted((r for r in self.results if r.seat == seat and (r.iteration == 0 or "vs frozen" in r.pairing)),
@@ -98,14 +111,30 @@ class SelfPlayReport(RunReport):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(title)
             ax.legend()
+        if self.robustness:
+            self._heat_map(axes[2])
         fig.suptitle(f"{self.game} self-play (±1 s.e.)")
         return self._save_figure(fig, path)
+
+    def _heat_map(self, ax: Any) -> None:
+        seats = sorted({r.seat for r in self.robustness})
+        versions = list(dict.fromkeys(r.pairing for r in self.robustness))
+        rate = {(r.seat, r.pairing): r.win_rate for r in self.robustness}
+        grid = [[rate.get((seat, version), math.nan) for version in versions] for seat in seats]
+        image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="RdYlGn")
+        for i, row in enumerate(grid):
+            for j, value in enumerate(row):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center")
+        ax.set_xticks(range(len(versions)), [v.removeprefix("vs ") for v in versions], rotation=20, ha="right")
+        ax.set_yticks(range(len(seats)), [f"final {s}" for s in seats])
+        ax.set_title(f"final seat's win rate vs each version (n={self.robustness[0].games} each)")
+        ax.figure.colorbar(image, ax=ax)
 
     def table(self) -> Table:
         table = Table(title=f"{self.game}: each seat against a frozen base opponent")
         for column in ("iteration", "pairing", "seat", "games", "win rate", "mean utility", "deal rate", "invalid actions"):
             table.add_column(column)
-        for r in self.results:
+        for r in (*self.results, *self.robustness):
             table.add_row(str(r.iteration), r.pairing, r.seat, str(r.games), f"{r.win_rate:.2f} ± {r.win_se:.2f}",
                           f"{r.mean_utility:.1f} ± {r.utility_se:.1f}", f"{r.deal_rate:.2f}", f"{r.invalid_rate:.2f}")
         return table
@@ -133,9 +162,12 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
         return NegotiationConfig(self.spec, seats, temperature=self.config.temperature, max_tokens=self.config.max_tokens,
                                  constrain_actions=self.config.constrain_actions)
 
-    def play_games(self, seats: dict[str, str], games: int, *, split: str, iteration: int, label: str) -> list[dict | None]:
+    def play_games(self, seats: dict[str, str], games: int | list[str], *, split: str, iteration: int,
+                   label: str) -> list[dict | None]:
+        """Play ``games`` (a count, or the games' item names) with ``seats`` (seat -> pool role)."""
         graph = NEGOTIATION.build(self.pool, self._negotiation(seats))
-        items = self.unplayed([f"game-{g}" for g in range(games)], iteration=iteration, split=split, label=label)
+        names = [f"game-{g}" for g in range(games)] if isinstance(games, int) else games
+        items = self.unplayed(names, iteration=iteration, split=split, label=label)
         metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=item,
                                           protocol=NEGOTIATION.name, task=self.spec.name) for item in items]
         return self.play(graph, [{} for _ in items], metadata, NEGOTIATION.annotators, f"{label} (iteration {iteration})")
@@ -159,6 +191,62 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
             self.console.print(f"{label}: {seat} win {result.win_rate:.2f}±{result.win_se:.2f}, utility "
                                f"{result.mean_utility:.1f}±{result.utility_se:.1f}, deals {result.deal_rate:.2f}, "
                                f"invalid {result.invalid_rate:.2f}")
+
+    def versions(self, seat: str, before: int) -> dict[str, str]:
+        """``seat``'s versions from before iteration ``before``, oldest first: name -> the pool role serving it.
+
+        The latest is the seat's own role; earlier ones are served under ``<seat>.it<k>``.
+        """
+        trained = [k for k in range(1, before) if (self.adapters_dir(k) / seat / "moot_manifest.json").is_file()]
+        versions = {"base": FROZEN_BASE}  # the warm start, or (never published) the bare model
+        for k in trained:
+            role = seat if k == trained[-1] else f"{seat}.it{k}"
+            if role != seat and self.pool.registry.current(role) is None:
+                self.pool.publish(role, self.adapters_dir(k) / seat)
+            versions[f"it{k}"] = role
+        return versions
+
+    def play_league(self, iteration: int) -> None:
+        """Self-play games in which one seat learns against opponents drawn by UCB from the other's versions."""
+        players, block = self.spec.players, self.config.league_block
+        opponents = {learner: self.versions(next(p for p in players if p != learner), iteration) for learner in players}
+        bandits = {learner: UCB(list(versions), c=self.config.league_c) for learner, versions in opponents.items()}
+        for round_ in range(math.ceil(self.config.games / block)):
+            pairings = defaultdict(list)
+            for learner in players:
+                for k, version in enumerate(bandits[learner].select_batch(block // len(players) or 1)):
+                    pairings[(learner, version)].append(f"r{round_}-{learner}-{k}")
+            for (learner, version), items in pairings.items():
+                other = next(p for p in players if p != learner)
+                states = self.play_games({learner: learner, other: opponents[learner][version]}, items, split="train",
+                                         iteration=iteration, label="league")
+                for item, state in zip(items, states):
+                    bandits[learner].update(version, 1.0 - self._learner_won(learner, state, iteration, item))
+        self.report.league[f"it{iteration}"] = {
+            learner: {version: {"games": s.plays, "opponent_won": round(s.mean, 3)} for version, s in bandit.stats.items()}
+            for learner, bandit in bandits.items()}
+        for learner, bandit in bandits.items():
+            self.console.print(f"league, iteration {iteration}, {learner} learning against: " + ", ".join(
+                f"{v} {s.plays} games (won {s.mean:.2f})" for v, s in bandit.stats.items()))
+
+    def _learner_won(self, learner: str, state: dict | None, iteration: int, item: str) -> float:
+        """Whether ``learner`` won a league game: from its final state, or (played before a resume) its records."""
+        if state is not None:
+            mine = state["utilities"][learner]
+            return float(all(mine > v for k, v in state["utilities"].items() if k != learner))
+        episode = episode_id("train", "league", iteration, item)
+        turns = self.library.find(run=self.run_id, episode=episode, role=learner)
+        return float(bool(turns) and bool(turns[0]["won"]))
+
+    def evaluate_robustness(self, iteration: int) -> None:
+        """Each final seat against every version of the other seat, ``robustness_games`` games each."""
+        for seat in self.spec.players:
+            other = next(p for p in self.spec.players if p != seat)
+            for version, role in self.versions(other, iteration + 1).items():
+                label = f"vs {other} {version}"
+                states = self.play_games({seat: seat, other: role}, self.config.robustness_games, split="eval",
+                                         iteration=iteration, label=f"final {seat} {label}")
+                self.report.robustness.append(seat_result(iteration, label, seat, states))
 
     def warm_start(self) -> None:
         """Train one adapter on scripted games (both seats' turns)."""
@@ -188,12 +276,17 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
             self.serve_warm_start()
         self.phase("eval_it0", lambda: self.evaluate(0))
         for iteration in range(1, self.config.iterations + 1):
-            self.phase(f"play_it{iteration}", lambda: self.play_games(
-                {p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play"))
+            if self.config.league == "ucb":
+                self.phase(f"play_it{iteration}", lambda: self.play_league(iteration))
+            else:
+                self.phase(f"play_it{iteration}", lambda: self.play_games(
+                    {p: p for p in players}, self.config.games, split="train", iteration=iteration, label="self-play"))
             if self.phase(f"train_it{iteration}", lambda: self.train_seats(iteration)):
                 self.republish(iteration)
             self.adapters.update(self.trained(iteration))
             self.phase(f"eval_it{iteration}", lambda: self.evaluate(iteration))
+        if self.config.robustness_games > 0:
+            self.phase("robustness", lambda: self.evaluate_robustness(self.config.iterations))
         return self.finish()
 
 

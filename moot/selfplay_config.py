@@ -12,6 +12,7 @@ from moot.training.negotiation import NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig
 
 GameVariant = Literal["default", "sirius-generalization"]
+League = Literal["latest", "ucb"]
 
 
 @dataclass
@@ -32,6 +33,15 @@ class SelfPlayConfig(RunConfig):
         constrain_actions: Decode every turn under the game's action grammar (llguidance
             on the local engine, the server's structured outputs on vLLM), the alternative to a
             warm start for teaching the format.
+        league: Whom a seat plays while it learns: latest (the other seat's latest version,
+            every game) or ucb (in each game one seat learns, against a version of the other
+            seat drawn from all it has produced, base included, by UCB on how often that
+            version beats it: the hardest opponents get most games, and a version rarely
+            played gets its chance).
+        league_c: UCB's exploration constant.
+        league_block: Games picked and played together before the league's estimates are updated.
+        robustness_games: After the last iteration, games of each final seat against every
+            version of the other seat (its league), for a win-rate matrix (0: skip).
         warm_start: The scripted games the base learns the action format from
             (``games=0``: no warm start; the base is the bare model).
     """
@@ -47,6 +57,10 @@ class SelfPlayConfig(RunConfig):
     temperature: float = 0.7
     max_tokens: int = 40
     constrain_actions: bool = False
+    league: League = "latest"
+    league_c: float = 1.0
+    league_block: int = 8
+    robustness_games: int = 0
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
     run_dir: Path = Path("runs/selfplay")

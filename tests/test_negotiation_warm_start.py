@@ -100,3 +100,32 @@ def test_selfplay_warm_starts_every_role_then_each_seat_goes_on_from_its_own_ada
     ]
     trained_seller = report.results[2]
     assert trained_seller.win_rate == 0.0 and trained_seller.deal_rate == 0.0  # the frozen buyer only rejects
+
+
+def test_the_ucb_league_draws_opponents_from_every_version_and_scores_robustness(tiny_model_dir, tmp_path):
+    # Against the frozen base (which accepts anything) each seat wins; against the other
+    # seat's latest version nobody ever closes: that version beats the learner every game.
+    pool = AdapterRecordingPool(seller=["Here. ACTION: PROPOSE price=70"], buyer=["Low. ACTION: PROPOSE price=10"],
+                                frozen_base=["Fine. ACTION: ACCEPT"])
+    config = SelfPlayConfig(
+        game="sell-buy", games=16, eval_games=2, iterations=3, keep="won", warm_start=WarmStartConfig(games=2),
+        league="ucb", league_block=8, league_c=0.5, robustness_games=2,
+        lora=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=4), model_dir=tiny_model_dir,
+        run_dir=tmp_path / "run",
+    )
+    report = SelfPlayRun(config, pool=pool).run()
+    first, second = report.league["it1"], report.league["it2"]
+    # iteration 1: the other seat has only its base; both seats beat it and train
+    assert first["seller"] == {"base": {"games": 8, "opponent_won": 0.0}}
+    # iteration 2: its iteration-1 version joined; it beats the learner, so UCB gives it more games
+    assert set(second["seller"]) == {"base", "it1"} and second["seller"]["it1"]["opponent_won"] == 1.0
+    assert second["seller"]["it1"]["games"] > second["seller"]["base"]["games"] > 0
+    assert sum(v["games"] for seat in second.values() for v in seat.values()) == config.games
+    # iteration 3: the earlier version is served under its own role, beside the latest
+    assert pool.folders[pool.registry.current("buyer.it1")] == tmp_path / "run" / "adapters" / "it1" / "buyer"
+    assert set(report.league["it3"]["buyer"]) == {"base", "it1", "it2"}
+    # robustness: each final seat against every version of the other seat
+    assert {(r.seat, r.pairing) for r in report.robustness} == {
+        (seat, f"vs {other} {v}") for seat, other in (("seller", "buyer"), ("buyer", "seller"))
+        for v in ("base", "it1", "it2", "it3")}
+    assert (tmp_path / "run" / "selfplay_report.png").is_file()

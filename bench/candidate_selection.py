@@ -1,0 +1,115 @@
+"""LUCB against uniform allocation of evaluation episodes, when several candidate adapters compete.
+
+The candidates are real: the base model and the adapters that single-agent self-training
+(STaR) produced over 3 iterations and 2 seeds in the claims suite, all for one role. Each is
+scored once on every one of ``--problems`` fresh problems (a large uniform evaluation: the
+reference). The searches are then replayed on those recorded outcomes, ``--replays`` times,
+each replay with the problems in a new random order (the same order for every candidate):
+how many episodes each allocation needs before its stopping rule is satisfied, and how
+often its pick is within ``epsilon`` of the reference best.
+
+    python bench/candidate_selection.py        # writes results/candidate-selection/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+from moot.candidate_selection import CandidateConfig, select_candidate
+from moot.gate import TaskGate
+from moot.nodes import DebateConfig, LocalEngine, LocalModelPool
+from moot.protocols import DEBATE
+from moot.report import pyplot
+from moot.tasks import SplitSizes, arithmetic_task
+
+ROLE = "debater-0"
+
+
+def candidate_folders(runs: Path) -> dict[str, Path | None]:
+    folders: dict[str, Path | None] = {"base": None}
+    for seed in (0, 1):
+        for iteration in (1, 2, 3):
+            folder = runs / f"seed{seed}" / "adapters" / f"it{iteration}" / ROLE
+            if folder.is_dir():
+                folders[f"STaR seed {seed} it{iteration}"] = folder
+    return folders
+
+
+def reference_outcomes(folders: dict[str, Path | None], problems: int, out: Path) -> dict[str, list[float]]:
+    """Every candidate on every problem, greedy (cached in ``out``: the slow part runs once)."""
+    cache = out / "outcomes.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())["outcomes"]
+    task = arithmetic_task("sum2", SplitSizes(train=1, validation=1, test=problems), seed=99)  # not a training seed
+    pool = LocalModelPool(LocalEngine.from_pretrained(dtype="float32"))
+    views = [pool.pinned({ROLE: pool.load(ROLE, folder) if folder else None}) for folder in folders.values()]
+    started = time.perf_counter()
+    scores = TaskGate(DEBATE, DebateConfig(n_agents=1, n_rounds=1, temperature=0.0), task.test, 32).score(views)
+    outcomes = dict(zip(folders, scores))
+    out.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"problems": problems, "seconds": round(time.perf_counter() - started, 1),
+                                 "outcomes": outcomes}))
+    return outcomes
+
+
+def replay(outcomes: dict[str, list[float]], config: CandidateConfig, replays: int) -> dict[str, float]:
+    names, n = list(outcomes), len(next(iter(outcomes.values())))
+    reference = {name: sum(o) / n for name, o in outcomes.items()}
+    best = max(reference.values())
+    episodes, right, separated = [], 0, 0
+    for seed in range(replays):
+        order = random.Random(seed).sample(range(n), n)
+
+        def play(name: str, start: int, count: int) -> list[float]:
+            return [outcomes[name][i] for i in order[start:start + count]]
+
+        selection = select_candidate(names, play, config, episodes_per_candidate=n)
+        episodes.append(selection.played)
+        right += reference[selection.best] >= best - config.epsilon
+        separated += selection.search.separated
+    return {"episodes_mean": round(statistics.mean(episodes), 1), "episodes_sd": round(statistics.stdev(episodes), 1),
+            "right_rate": round(right / replays, 3), "separated_rate": round(separated / replays, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/claims-sum2/single-agent-self-training-star"))
+    parser.add_argument("--problems", type=int, default=300)
+    parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("results/candidate-selection"))
+    args = parser.parse_args()
+    outcomes = reference_outcomes(candidate_folders(args.runs), args.problems, args.out)
+    n = len(next(iter(outcomes.values())))
+    reference = {name: round(sum(o) / n, 3) for name, o in outcomes.items()}
+    rows = []
+    for delta, epsilon in ((0.1, 0.05), (0.1, 0.0), (0.05, 0.05)):
+        for allocation in ("lucb", "uniform"):
+            config = CandidateConfig(count=len(outcomes), allocation=allocation, delta=delta, epsilon=epsilon, block=1)
+            rows.append({"allocation": allocation, "delta": delta, "epsilon": epsilon, **replay(outcomes, config, args.replays)})
+            print(rows[-1])
+    result = {"candidates": reference, "problems": n, "replays": args.replays,
+              "full_uniform_episodes": n * len(outcomes), "rows": rows}
+    (args.out / "results.json").write_text(json.dumps(result, indent=1))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = [f"{r['allocation']}\nδ={r['delta']} ε={r['epsilon']}" for r in rows]
+    ax.bar(labels, [r["episodes_mean"] for r in rows], yerr=[r["episodes_sd"] for r in rows], capsize=5,
+           color=["#2f80ed" if r["allocation"] == "lucb" else "#9aa5b1" for r in rows])
+    for i, r in enumerate(rows):
+        ax.text(i, r["episodes_mean"] + r["episodes_sd"] + 10, f"right {r['right_rate']:.2f}", ha="center", fontsize=8)
+    ax.axhline(n * len(outcomes), color="black", linestyle=":", label=f"full uniform evaluation ({n * len(outcomes)})")
+    ax.set_ylabel(f"validation episodes to stop (mean ± sd over {args.replays} replays)")
+    ax.set_title(f"picking the best of {len(outcomes)} candidate adapters")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out / "episodes.png", dpi=120)
+    print(json.dumps(reference), f"\nreport: {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
