@@ -36,7 +36,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     keys = sorted(set(old) | set(new))
     found = []
     for key in keys:
-        if not prefix and key in _RESUMABLE_CHANGES:
+        if not prefix and key in _RESUMABLE_CHANGES or key not in old:
+            # (a key the run's config lacks is a setting added to moot since: the run was
+            # made without it, so a newer moot may resume it)
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):

@@ -30,6 +30,8 @@ def test_a_used_folder_is_refused_unless_resumed_or_overwritten(tmp_path):
     assert claim_run_folder(tmp_path / "demo", {"seed": 1}, "resume")["run_id"] == first["run_id"]
     with pytest.raises(RunFolderInUse, match="seed: 1 -> 2"):
         claim_run_folder(tmp_path / "demo", {"seed": 2}, "resume")
+    # a setting added to moot after the run was made does not block its resumption
+    assert claim_run_folder(tmp_path / "demo", {"seed": 1, "candidates": {"count": 1}}, "resume")["run_id"] == first["run_id"]
     forgotten = []
     (tmp_path / "demo" / "leftover").write_text("x")
     second = claim_run_folder(tmp_path / "demo", {"seed": 2}, "overwrite", forgotten.append)
