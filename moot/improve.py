@@ -22,6 +22,8 @@ from rich.console import Console
 from moot.candidate_selection import select_candidate
 from moot.gate import TaskGate, gate_decision
 from moot.nodes.few_shot_memory import RememberingPool
+from moot.nodes.role_prompts import PromptedPool
+from moot.prompt_optimization import optimizer_model, propose_prompt, role_traces
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
 from moot.report import ImproveReport, Score
@@ -57,14 +59,53 @@ class ImproveRun(RunLoop[ImproveReport]):
 
     @property
     def serving_pool(self) -> ModelPool:
-        """The pool the protocol plays on (with few-shot memory, if configured)."""
-        return self.remembering(self.pool)
+        """The pool the protocol plays on (with the current prompts and few-shot memory, if configured)."""
+        return self.view(self.pool)
 
-    def remembering(self, pool: ModelPool) -> ModelPool:
-        """``pool`` with few-shot memory of this run's training episodes, if configured."""
+    def view(self, pool: ModelPool, prompts: dict[str, str] | None = None) -> ModelPool:
+        """``pool`` under ``prompts`` (default: the current ones) and few-shot memory of this run's
+        training episodes, if configured: how every version is played, served or gated."""
+        prompts = self.prompts() if prompts is None else prompts
+        pool = PromptedPool(pool, prompts) if prompts else pool
         if self.config.few_shot is None:
             return pool
         return RememberingPool(pool, self.library, self.config.few_shot, {"run": self.run_id, "split": "train"})
+
+    def prompts(self) -> dict[str, str]:
+        """Each role's current system prompt: the last one the gate promoted (the lineage is the report's)."""
+        return {entry["role"]: entry["text"] for entry in self.report.prompts if entry["promoted"]}
+
+    def optimize_prompts(self, iteration: int) -> None:
+        """Search each role's prompt: play a batch, let the optimizer propose, gate, keep or drop; ``rounds`` times."""
+        settings, roles = self.config.prompts, self.protocol.roles(self.protocol_config)
+        optimizer = optimizer_model(settings, self.pool)
+        gate = TaskGate(self.protocol, self.protocol_config, self.task.validation[:self.config.gate_problems],
+                        self.config.concurrency)
+        for round_ in range(settings.rounds):
+            start = (round_ * settings.batch) % max(1, len(self.task.train))
+            batch = (self.task.train * 2)[start:start + settings.batch]
+            # their own split: the search's episodes never become LoRA training data
+            self.play_problems(batch, self.protocol, self.protocol_config, split="prompt-search", iteration=iteration,
+                               label=f"prompt search {round_}")
+            records = self.library.find(run=self.run_id, iteration=iteration, split="prompt-search",
+                                        setting=f"prompt search {round_}")
+            for role in roles:
+                current = self.prompts()
+                proposal = propose_prompt(optimizer, role, current.get(role, ""), role_traces(records, role))
+                entry = {"iteration": iteration, "round": round_, "role": role, "text": proposal,
+                         "parent": current.get(role, ""), "version": f"{role}@p{len(self.report.prompts) + 1}"}
+                if proposal is None:
+                    self.report.prompts.append({**entry, "promoted": False, "reason": "no proposal in the reply"})
+                    continue
+                with progress_bar(self.console) as progress:
+                    progress.add_task(f"gating {entry['version']} on {len(gate.problems)} validation problems", total=None)
+                    before, after = gate.score([self.view(self.pool, current),
+                                                self.view(self.pool, {**current, role: proposal})])
+                result = gate_decision(before, after, self.config.gate)
+                self.report.prompts.append({**entry, "promoted": result.promote, "gate": asdict(result)})
+                verdict = "[green]kept[/]" if result.promote else "[red]dropped[/]"
+                self.console.print(f"prompt {entry['version']} {verdict} ({result.current:.2f} -> {result.candidate:.2f} "
+                                   f"on validation): {proposal!r}")
 
     def new_report(self, settings: dict[str, Any]) -> ImproveReport:
         return ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, self.config.eval_split, config=settings)
@@ -141,7 +182,7 @@ class ImproveRun(RunLoop[ImproveReport]):
 
         def play(name: str, start: int, count: int) -> list[float]:
             gate = TaskGate(self.protocol, self.protocol_config, problems[start:start + count], self.config.concurrency)
-            return gate.score([self.remembering(views[name])])[0]
+            return gate.score([self.view(views[name])])[0]
 
         with progress_bar(self.console) as progress:
             progress.add_task(f"searching {settings.count} candidates ({settings.allocation})", total=None)
@@ -175,8 +216,7 @@ class ImproveRun(RunLoop[ImproveReport]):
                         self.config.concurrency)
         with progress_bar(self.console) as progress:
             progress.add_task(f"gating iteration {iteration} on {len(gate.problems)} validation problems", total=None)
-            before, after = gate.score([self.remembering(self.pool.pinned(current)),
-                                        self.remembering(self.pool.pinned(candidates))])
+            before, after = gate.score([self.view(self.pool.pinned(current)), self.view(self.pool.pinned(candidates))])
         result = gate_decision(before, after, self.config.gate)
         self.report.gates[f"it{iteration}"] = asdict(result)
         for entry in entries:
@@ -206,6 +246,8 @@ class ImproveRun(RunLoop[ImproveReport]):
 
         self.phase("baseline", baseline)
         for iteration in range(1, self.config.iterations + 1):
+            if self.config.prompts.rounds > 0:
+                self.phase(f"prompts_it{iteration}", lambda: self.optimize_prompts(iteration))
             self.phase(f"play_it{iteration}", lambda: self.play_problems(
                 self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
             if self.config.augment and isinstance(self.protocol, RepairableProtocol):

@@ -11,6 +11,7 @@ from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
 from moot.nodes.few_shot_config import FewShotConfig
+from moot.prompt_optimization import PromptOptimizationConfig
 from moot.protocols.augmentation_config import AugmentationConfig
 from moot.run_config import RunConfig
 from moot.tasks import SplitSizes, Task, arithmetic_task, jsonl_task
@@ -46,6 +47,9 @@ class ImproveConfig(RunConfig):
             faces the gate like a single candidate.
         continue_training: Each iteration trains a role on from the adapter it serves (the
             previous iteration's, when that one was served), not from a fresh LoRA.
+        prompts: Search each role's system prompt before each iteration's play: an optimizer
+            model proposes prompts from the role's episodes, and the gate keeps those that do no
+            worse on validation (with train_adapters, prompts and LoRA alternate).
         few_shot: Show every role its most similar rewarded past calls from this run's
             training episodes (retrieval memory; ``None``: off). Held-out episodes are never shown.
         train_adapters: Train and swap adapters each iteration; off, an iteration only plays
@@ -69,6 +73,7 @@ class ImproveConfig(RunConfig):
     gate: GateConfig = field(default_factory=GateConfig)
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     continue_training: bool = True
+    prompts: PromptOptimizationConfig = field(default_factory=PromptOptimizationConfig)
     few_shot: FewShotConfig | None = None
     train_adapters: bool = True
 

@@ -120,6 +120,8 @@ class ImproveReport(RunReport):
     augmentation: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     candidates: dict[str, Any] = field(default_factory=dict)
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    """The prompt lineage: every proposal, its parent, and whether the gate kept it."""
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         super().restore({**snapshot, "scores": [Score(**s) for s in snapshot["scores"]]})

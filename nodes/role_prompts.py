@@ -1,0 +1,49 @@
+"""Role prompts as parameters: a pool whose roles answer under system prompts given as data.
+
+The protocols' nodes stay as they are; :class:`PromptedPool` puts each role's current
+system prompt in front of its calls (replacing a system message the node wrote), so any
+protocol's prompts can be searched, versioned and gated like adapters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from .serving.model_pool import ModelPool
+
+
+def with_system_prompt(messages: Any, prompt: str) -> list[BaseMessage]:
+    """``messages`` with ``prompt`` as their one system message.
+
+    Example:
+        >>> [m.content for m in with_system_prompt([("system", "old"), ("user", "2 + 2?")], "Answer with a number.")]
+        ['Answer with a number.', '2 + 2?']
+    """
+    turns = [m for m in convert_to_messages(messages) if not isinstance(m, SystemMessage)]
+    return [SystemMessage(prompt), *turns]
+
+
+class PromptedPool(ModelPool):
+    """``pool``, with each role in ``prompts`` answering under that system prompt.
+
+    Example:
+        >>> from langchain_core.language_models import FakeListChatModel
+        >>> from moot.nodes import SharedModelPool
+        >>> pool = PromptedPool(SharedModelPool(FakeListChatModel(responses=["4"])), {"solver": "Be brief."})
+        >>> pool.model("solver").invoke("2 + 2?").content
+        '4'
+    """
+
+    def __init__(self, pool: ModelPool, prompts: Mapping[str, str]) -> None:
+        self.inner, self.prompts = pool, dict(prompts)
+        self.registry = pool.registry  # swaps in the pool show through
+
+    def model(self, role: str, **sampling: Any) -> Runnable:
+        model = self.inner.model(role, **sampling)
+        prompt = self.prompts.get(role)
+        if not prompt:
+            return model
+        return RunnableLambda(lambda messages: with_system_prompt(messages, prompt)) | model
