@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import time
 import tomllib
 import typing
@@ -219,9 +220,22 @@ def aggregate(experiment: Experiment) -> dict[str, Any]:
 
 
 def report_experiment(experiment: Experiment, out_dir: str | Path | None = None, console: Console | None = None) -> Path:
-    """Write ``experiment.json``, ``accuracy.png`` and ``diversity.png`` for what has finished; print the table."""
+    """Write ``experiment.json``, ``accuracy.png`` and ``diversity.png`` for what has finished; print the table.
+
+    With ``out_dir`` (e.g. under ``results/``), every finished run's own ``report.json`` and
+    ``report.png`` are copied beside them, under ``runs/<arm>/seed<k>/``.
+    """
     out = Path(out_dir) if out_dir else experiment.runs_dir / experiment.name
     out.mkdir(parents=True, exist_ok=True)
+    if out_dir:
+        for arm in experiment.arms:
+            for seed in experiment.seeds:
+                if experiment.finished(arm, seed):
+                    copy = out / "runs" / slug(arm.name) / f"seed{seed}"
+                    copy.mkdir(parents=True, exist_ok=True)
+                    for name in ("report.json", "report.png", "config.json"):
+                        if (experiment.run_dir(arm, seed) / name).is_file():
+                            shutil.copy2(experiment.run_dir(arm, seed) / name, copy / name)
     rows = aggregate(experiment)
     (out / "experiment.json").write_text(json.dumps({"name": experiment.name, "seeds": list(experiment.seeds),
                                                      "arms": rows}, indent=2))

@@ -117,6 +117,8 @@ def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
     assert after["disagreement"] == pytest.approx(0.3) and after["seeds"] == 2
     out = report_experiment(experiment, tmp_path / "out")
     assert (out / "accuracy.png").stat().st_size > 1000 and (out / "diversity.png").is_file()
+    copied = out / "runs" / "debate-trained"
+    assert sorted(p.name for p in copied.iterdir()) == ["seed0", "seed1"] and (copied / "seed1" / "report.json").is_file()
 
 
 def test_diversity_metrics_match_hand_computed_values():
