@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,9 @@ import pytest
 
 from moot.graphs import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
+from moot.nodes.negotiation import action_pattern, longest_action_reply
+from moot.nodes.negotiation_rules import game_spec
+from moot.nodes.serving.constrained_decoding import regex_constrained
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.adapter_validation import AdapterRejected
 from moot.nodes.serving.vllm_pool import ServerError, VLLMModelPool
@@ -214,3 +218,12 @@ def test_langgraph_dev_serves_the_protocol_graphs_over_http(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_a_negotiators_action_grammar_holds_on_the_server(vllm_url):
+    spec = game_spec("sell-buy")
+    pattern = action_pattern(spec)
+    model = regex_constrained(VLLMModelPool(vllm_url).model("seller", temperature=1.0,
+                                                           max_tokens=longest_action_reply(spec)), pattern)
+    replies = [model.invoke(QUESTION).content for _ in range(3)]
+    assert all(re.fullmatch(pattern, reply) for reply in replies), replies
