@@ -37,14 +37,15 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict, defaultdict, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from moot.gate import Gate, GateResult, TrafficGate, gate_decision
+from moot.candidate_selection import select_candidate
+from moot.gate import Gate, GateResult, TaskGate, TrafficGate, gate_decision
 from moot.learner_config import LearnerConfig
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.model_pool import ModelPool
@@ -81,6 +82,7 @@ class Version:
         created: When it was trained (Unix seconds).
         gate: The gate decision.
         reason: Why it was refused or rolled back.
+        search: When several candidates were trained: the episodes the search spent and each one's mean.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Version:
     created: float
     gate: dict[str, Any] | None = None
     reason: str | None = None
+    search: dict[str, Any] | None = None
 
 
 @dataclass
@@ -333,15 +336,27 @@ class Learner:
 
         self.activity = f"training {role} on {len(new)} new + {len(replay)} replayed examples"
         self._event("distilling", role, None, f"{len(new)} new + {len(replay)} replayed examples")
+        candidates = self.settings.candidates
+        outputs = [output] if candidates.count == 1 else [output / f"candidate-{i}" for i in range(candidates.count)]
         try:
-            train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), [*new, *replay], output, role=role, iteration=number,
-                                             config=self.settings.lora, init_adapter=parent_dir,
-                                             threads=self.settings.train_threads, on_step=on_step,
-                                             cancel=self._stop)
+            for index, folder in enumerate(outputs):
+                lora = replace(self.settings.lora,
+                               learning_rate=candidates.learning_rate(self.settings.lora.learning_rate, index))
+                train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), [*new, *replay], folder,
+                                                 role=role, iteration=number, config=lora, init_adapter=parent_dir,
+                                                 threads=self.settings.train_threads, on_step=on_step,
+                                                 cancel=self._stop)
             self.activity = f"gating {role}"
-            name = self.pool.load(role, output)
+            names = [self.pool.load(role, folder) for folder in outputs]
+            name, search = names[0], None
+            if len(names) > 1:
+                name, search = self._best_candidate(role, names, gate_records)
+                output = outputs[names.index(name)]
+                for loser in names:
+                    if loser != name:
+                        self.pool.unload(loser)
             version = Version(name, role, str(output), current, "candidate", {"new": len(new), "replay": len(replay)},
-                              time.time())
+                              time.time(), search=search)
             self.state.versions[name] = version
             result = self._gate(role, current, name, gate_records)
             version.gate = asdict(result)
@@ -364,15 +379,38 @@ class Learner:
         finally:
             self.activity = "idle"
 
+    def _gate_for(self, role: str, gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None) -> Gate:
+        if self.gate is not None:
+            return self.gate
+        held, feedback = gate_records or ([], [])
+        return TrafficGate(held, feedback, self.settings.min_reward, role)
+
     def _gate(self, role: str, current: str | None, candidate: str,
               gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None) -> GateResult:
-        gate = self.gate
-        if gate is None:
-            held, feedback = gate_records or ([], [])
-            gate = TrafficGate(held, feedback, self.settings.min_reward, role)
-        current_scores, candidate_scores = gate.score([self.pool.pinned({role: current}),
-                                                       self.pool.pinned({role: candidate})])
+        current_scores, candidate_scores = self._gate_for(role, gate_records).score(
+            [self.pool.pinned({role: current}), self.pool.pinned({role: candidate})])
         return gate_decision(current_scores, candidate_scores, self.settings.gate)
+
+    def _best_candidate(self, role: str, names: list[str],
+                        gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None) -> tuple[str, dict[str, Any]]:
+        """The best of a distillation's candidates on the gate's items.
+
+        A task gate's problems are played episode by episode, so they are allocated by the
+        search of :mod:`moot.candidate_selection`; a traffic gate's likelihoods cost no episodes,
+        so every candidate is scored on every item and the best mean wins.
+        """
+        gate = self._gate_for(role, gate_records)
+        if isinstance(gate, TaskGate):
+            def play(name: str, start: int, count: int) -> list[float]:
+                return replace(gate, problems=gate.problems[start:start + count]).score(
+                    [self.pool.pinned({role: name})])[0]
+
+            found = select_candidate(names, play, self.settings.candidates, episodes_per_candidate=len(gate.problems))
+            return str(found.best), {"episodes": found.played, "separated": found.search.separated,
+                                     "means": found.search.means}
+        scores = gate.score([self.pool.pinned({role: name}) for name in names])
+        means = {name: sum(s) / max(1, len(s)) for name, s in zip(names, scores)}
+        return max(names, key=means.get), {"episodes": 0, "separated": None, "means": means}
 
     def _promote(self, version: Version) -> None:
         role, previous = version.role, version.parent

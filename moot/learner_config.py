@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from moot.candidate_selection import CandidateConfig
 from moot.gate_config import GateConfig
 from moot.training.lora_sft import LoraTrainingConfig
 
@@ -28,6 +29,9 @@ class LearnerConfig:
         train_threads: CPU threads of the training process (serving keeps the rest).
         poll_s: How often the background distiller looks for new data.
         lora: LoRA settings of each distillation.
+        candidates: Train several candidates per distillation (at different learning rates)
+            and gate the best one: found by the candidate search on a task gate's problems, or
+            by the best mean likelihood on a traffic gate's held-out traffic.
         seed: Seeds the replay sampling and training.
     """
 
@@ -44,6 +48,7 @@ class LearnerConfig:
     train_threads: int = 1
     poll_s: float = 5.0
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from moot.candidate_selection import CandidateConfig
 from moot.gate import GateConfig, gate_decision
 from moot.learner import Learner, LearnerConfig
 from moot.nodes import LocalEngine, LocalModelPool
@@ -202,3 +203,17 @@ def test_stopping_abandons_a_training_in_progress(pool, tiny_model_dir, tmp_path
     assert time.monotonic() - started < 10  # not the whole training
     assert [e["event"] for e in learner.state.events] == ["distilling", "cancelled"]
     assert not learner.state.versions and pool.registry.current("support") is None
+
+
+def test_several_candidates_are_trained_and_the_best_on_held_out_traffic_is_gated(pool, tiny_model_dir, tmp_path):
+    # candidate 0 barely moves (lr x 1e-4); candidate 1 learns the rewarded replies, so its
+    # likelihood of held-out rewarded traffic is higher and it is the one gated and served
+    candidates = CandidateConfig(count=2, learning_rate_factors=(1e-4, 1.0))
+    learner = Learner(pool, tmp_path / "run", config=settings(every=4, gate_share=0.5, candidates=candidates),
+                      base_model_dir=tiny_model_dir)
+    serve(learner, make_app(pool), 16, reward=1.0)
+    (version,) = learner.step()
+    assert version.adapter_dir.endswith("candidate-1") and len(version.search["means"]) == 2
+    means = list(version.search["means"].values())
+    assert means[1] > means[0]
+    assert version.status == "serving" and list(pool.engine.adapters) == [version.name]  # the loser was unloaded
