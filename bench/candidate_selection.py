@@ -5,8 +5,9 @@ The candidates are real: the base model and the adapters that single-agent self-
 scored once on every one of ``--problems`` fresh problems (a large uniform evaluation: the
 reference). The searches are then replayed on those recorded outcomes, ``--replays`` times,
 each replay with the problems in a new random order (the same order for every candidate):
-how many episodes each allocation needs before its stopping rule is satisfied, and how
-often its pick is within ``epsilon`` of the reference best.
+how many episodes each allocation spends (until its stopping rule is satisfied, or its
+problems run out), and how often its pick is within ``epsilon`` of the reference best;
+uniform allocation is also stopped at LUCB's episode count, for a same-budget comparison.
 
     python bench/candidate_selection.py        # writes results/candidate-selection/
 """
@@ -18,6 +19,7 @@ import json
 import random
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from moot.candidate_selection import CandidateConfig, select_candidate
@@ -57,23 +59,33 @@ def reference_outcomes(folders: dict[str, Path | None], problems: int, out: Path
     return outcomes
 
 
-def replay(outcomes: dict[str, list[float]], config: CandidateConfig, replays: int) -> dict[str, float]:
+def replay(outcomes: dict[str, list[float]], config: CandidateConfig, replays: int) -> list[dict[str, float]]:
+    """LUCB, uniform under the same stopping rule, and uniform stopped at LUCB's episode count (the same budget)."""
     names, n = list(outcomes), len(next(iter(outcomes.values())))
     reference = {name: sum(o) / n for name, o in outcomes.items()}
     best = max(reference.values())
-    episodes, right, separated = [], 0, 0
+    rows: dict[str, dict[str, list[float]]] = {}
     for seed in range(replays):
         order = random.Random(seed).sample(range(n), n)
 
         def play(name: str, start: int, count: int) -> list[float]:
             return [outcomes[name][i] for i in order[start:start + count]]
 
-        selection = select_candidate(names, play, config, episodes_per_candidate=n)
-        episodes.append(selection.played)
-        right += reference[selection.best] >= best - config.epsilon
-        separated += selection.search.separated
-    return {"episodes_mean": round(statistics.mean(episodes), 1), "episodes_sd": round(statistics.stdev(episodes), 1),
-            "right_rate": round(right / replays, 3), "separated_rate": round(separated / replays, 3)}
+        adaptive = select_candidate(names, play, config, episodes_per_candidate=n)
+        uniform = replace(config, allocation="uniform")
+        same_rule = select_candidate(names, play, uniform, episodes_per_candidate=n)
+        # uniform spending LUCB's episodes: every candidate on the same first problems
+        same_budget = select_candidate(names, play, uniform, episodes_per_candidate=max(1, adaptive.played // len(names)))
+        for label, found in (("lucb", adaptive), ("uniform, same stopping rule", same_rule),
+                             ("uniform, LUCB's episode budget", same_budget)):
+            row = rows.setdefault(label, {"episodes": [], "right": [], "separated": []})
+            row["episodes"].append(found.played)
+            row["right"].append(float(reference[found.best] >= best - config.epsilon))
+            row["separated"].append(float(found.search.separated))
+    return [{"allocation": label, "delta": config.delta, "epsilon": config.epsilon,
+             "episodes_mean": round(statistics.mean(r["episodes"]), 1), "episodes_sd": round(statistics.pstdev(r["episodes"]), 1),
+             "right_rate": round(statistics.mean(r["right"]), 3), "separated_rate": round(statistics.mean(r["separated"]), 3)}
+            for label, r in rows.items()]
 
 
 def main() -> None:
@@ -87,19 +99,20 @@ def main() -> None:
     n = len(next(iter(outcomes.values())))
     reference = {name: round(sum(o) / n, 3) for name, o in outcomes.items()}
     rows = []
-    for delta, epsilon in ((0.1, 0.05), (0.1, 0.0), (0.05, 0.05)):
-        for allocation in ("lucb", "uniform"):
-            config = CandidateConfig(count=len(outcomes), allocation=allocation, delta=delta, epsilon=epsilon, block=1)
-            rows.append({"allocation": allocation, "delta": delta, "epsilon": epsilon, **replay(outcomes, config, args.replays)})
-            print(rows[-1])
+    for epsilon in (0.0, 0.05, 0.1):
+        config = CandidateConfig(count=len(outcomes), delta=0.1, epsilon=epsilon, block=1)
+        for row in replay(outcomes, config, args.replays):
+            rows.append(row)
+            print(row)
     result = {"candidates": reference, "problems": n, "replays": args.replays,
               "full_uniform_episodes": n * len(outcomes), "rows": rows}
     (args.out / "results.json").write_text(json.dumps(result, indent=1))
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [f"{r['allocation']}\nδ={r['delta']} ε={r['epsilon']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    labels = [f"{r['allocation'].replace(', ', chr(10))}\nε={r['epsilon']}" for r in rows]
     ax.bar(labels, [r["episodes_mean"] for r in rows], yerr=[r["episodes_sd"] for r in rows], capsize=5,
            color=["#2f80ed" if r["allocation"] == "lucb" else "#9aa5b1" for r in rows])
+    plt.setp(ax.get_xticklabels(), fontsize=7)
     for i, r in enumerate(rows):
         ax.text(i, r["episodes_mean"] + r["episodes_sd"] + 10, f"right {r['right_rate']:.2f}", ha="center", fontsize=8)
     ax.axhline(n * len(outcomes), color="black", linestyle=":", label=f"full uniform evaluation ({n * len(outcomes)})")

@@ -94,5 +94,6 @@ def select_candidate(candidates: Sequence[Hashable], play: Callable[[Hashable, i
         return outcomes[k]
 
     search = (lucb if config.allocation == "lucb" else uniform_best_arm)(
-        list(candidates), sample, delta=config.delta, epsilon=config.epsilon, per_arm_budget=episodes_per_candidate)
+        list(candidates), sample, delta=config.delta, epsilon=config.epsilon,
+        budget=len(candidates) * episodes_per_candidate, per_arm_budget=episodes_per_candidate)
     return Selection(search.best, search, sum(len(o) for o in cache.values()))
