@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -133,9 +134,7 @@ def optimizer_model(config: PromptOptimizationConfig, pool: Any) -> Any:
     """The optimizer: the endpoint's model, or the pool's base model under a role that never trains."""
     sampling = {"temperature": config.temperature, "max_tokens": config.max_tokens}
     if config.optimizer_url:
-        import os
-
-        from langchain_openai import ChatOpenAI
+        from langchain_openai import ChatOpenAI  # here: the config beside it must import light
 
         return ChatOpenAI(base_url=config.optimizer_url, model=config.optimizer_model,
                           api_key=os.environ.get("MOOT_OPTIMIZER_API_KEY", "EMPTY"), **sampling)

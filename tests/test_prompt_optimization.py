@@ -8,10 +8,11 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel, FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_openai import ChatOpenAI
 
 from moot.improve import ImproveRun
 from moot.nodes import SharedModelPool
-from moot.prompt_optimization import PromptOptimizationConfig
+from moot.prompt_optimization import PromptOptimizationConfig, optimizer_model
 from test_run_folder import config
 
 
@@ -65,3 +66,11 @@ def test_the_lineage_survives_a_resume(tmp_path):
     resumed = ImproveRun(run.config, SharedModelPool(SumsIfToldDigits()), mode="resume")
     report = resumed.run()  # every phase finished before: each is restored, none redone
     assert resumed.prompts() == {"debater-0": "Use digits."} and report.prompts == run.report.prompts
+
+
+def test_the_optimizer_is_the_pools_base_model_or_any_openai_compatible_endpoint():
+    pool = SharedModelPool(SumsIfToldDigits(), {"prompt-optimizer": FakeListChatModel(responses=["PROMPT: x"])})
+    assert optimizer_model(PromptOptimizationConfig(), pool).invoke("hi").content == "PROMPT: x"
+    remote = optimizer_model(PromptOptimizationConfig(optimizer_url="http://127.0.0.1:9/v1", optimizer_model="big"), pool)
+    assert isinstance(remote, ChatOpenAI) and remote.model_name == "big"
+    assert remote.openai_api_base == "http://127.0.0.1:9/v1"  # nothing is sent until it is asked
