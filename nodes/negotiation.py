@@ -18,35 +18,53 @@ _ACTIONS = {
 }
 # A constrained reply: one short sentence, then the action line in the game's own format.
 _SENTENCE_CHARS = 60
-_NUMBER = "[0-9]{1,3}"
 
 
-def _propose(spec: GameSpec, number: str) -> str:
+def _propose(spec: GameSpec, numbers: list[str]) -> str:
     # the templates hold only words, spaces, "=" and <n>: nothing a regex reads as syntax
-    return _ACTIONS[spec.name].removeprefix("ACTION: ").replace("<n>", number)
+    parts = _ACTIONS[spec.name].removeprefix("ACTION: ").split("<n>")
+    return "".join(part + number for part, number in zip(parts, [*numbers, ""]))
 
 
-def action_pattern(spec: GameSpec) -> str:
-    """The regex a constrained player's whole reply matches: a short sentence, then one action.
+def _up_to(limit: int) -> str:
+    return "(" + "|".join(str(n) for n in range(max(0, limit) + 1)) + ")"
+
+
+def action_pattern(game: GameState, seat: str) -> str:
+    """The regex a constrained reply of ``seat`` matches: a short sentence, then one move the referee accepts.
+
+    Each number is bounded by what the side that pays it holds, an ultimatum's split adds
+    up to the pot, and ``ACCEPT`` is offered only when the other side has an offer standing:
+    every constrained move is legal, not only well-formed.
 
     Example:
         >>> from moot.nodes.negotiation_rules import game_spec
         >>> import re
-        >>> pattern = action_pattern(game_spec("sell-buy"))
-        >>> bool(re.fullmatch(pattern, "Fair price. ACTION: PROPOSE price=55")), bool(re.fullmatch(pattern, "ACTION: PROPOSE 55"))
-        (True, False)
+        >>> game = GameState.start(game_spec("sell-buy"))
+        >>> pattern = action_pattern(game, "seller")
+        >>> [bool(re.fullmatch(pattern, f"Fair. ACTION: {move}")) for move in ("PROPOSE price=55", "PROPOSE price=900", "ACCEPT")]
+        [True, False, False]
     """
-    propose = _propose(spec, _NUMBER)
-    if spec.name == "ultimatum":  # a split must add up to the pot: list the splits
-        pot = spec.holdings[spec.players[0]]["ZUP"]
+    spec, other = game.spec, game.spec.other(seat)
+    if spec.name == "ultimatum":
+        pot = game.holdings[spec.players[0]]["ZUP"]
         propose = "PROPOSE mine=(" + "|".join(f"{mine} yours={pot - mine}" for mine in range(pot + 1)) + ")"
-    return rf"[A-Za-z0-9 ,.'!?$-]{{1,{_SENTENCE_CHARS}}} ACTION: (ACCEPT|REJECT|{propose})"
+    elif spec.name == "sell-buy":
+        buyer = spec.players[1]
+        propose = _propose(spec, [_up_to(game.holdings[buyer]["ZUP"])])
+    else:  # resource-exchange: give X, Y from one's own holdings, get X, Y from the other's
+        mine, theirs = game.holdings[seat], game.holdings[other]
+        propose = _propose(spec, [_up_to(mine["X"]), _up_to(mine["Y"]), _up_to(theirs["X"]), _up_to(theirs["Y"])])
+    moves = ["REJECT", propose]
+    if game.offer is not None and game.offer.proposer != seat:
+        moves.insert(0, "ACCEPT")
+    return rf"[A-Za-z0-9 ,.'!?$-]{{1,{_SENTENCE_CHARS}}} ACTION: ({'|'.join(moves)})"
 
 
 def longest_action_reply(spec: GameSpec) -> int:
     """The most tokens a reply matching :func:`action_pattern` can take (every token is at least
     one character), so that a constrained reply is never cut off before its action."""
-    return _SENTENCE_CHARS + len(" ACTION: ") + len(_propose(spec, "999"))
+    return _SENTENCE_CHARS + len(" ACTION: ") + len(_propose(spec, ["999"] * 4))
 
 
 _GOALS = {
@@ -78,10 +96,9 @@ class NegotiationConfig:
             a role that never trains (e.g. ``"frozen-base"``) to play against the base.
         history_turns: Most recent turns shown to a player; the status line carries the
             standing offer, and short prompts keep training and prefill cheap.
-        constrain_actions: Decode every reply under a grammar (:func:`action_pattern`): a
-            short sentence, then a well-formed action line. An alternative to the scripted warm
-            start for teaching the format (moves can still break the rules, e.g. a price the
-            player cannot pay).
+        constrain_actions: Decode every reply under a grammar that follows the game's state
+            (:func:`action_pattern`): a short sentence, then a legal move. An alternative to
+            the scripted warm start for teaching the format.
     """
 
     game: GameSpec
@@ -156,7 +173,7 @@ def make_player_node(pool: ModelPool, config: NegotiationConfig) -> Callable[[di
             # the grammar ends the reply at its action; the limit only has to leave room for it
             max_tokens = max(config.max_tokens, longest_action_reply(game.spec))
             model = regex_constrained(pool.model(role, temperature=config.temperature, max_tokens=max_tokens),
-                                      action_pattern(game.spec))
+                                      action_pattern(game, seat))
         else:
             model = pool.model(role, temperature=config.temperature, max_tokens=config.max_tokens)
         messages = player_messages(config, game, seat, state.get("turns", []))

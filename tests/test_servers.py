@@ -20,7 +20,7 @@ import pytest
 from moot.graphs import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.nodes.negotiation import action_pattern, longest_action_reply
-from moot.nodes.negotiation_rules import game_spec
+from moot.nodes.negotiation_rules import GameState, game_spec
 from moot.nodes.serving.constrained_decoding import regex_constrained
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.adapter_validation import AdapterRejected
@@ -222,7 +222,7 @@ def test_langgraph_dev_serves_the_protocol_graphs_over_http(tmp_path):
 
 def test_a_negotiators_action_grammar_holds_on_the_server(vllm_url):
     spec = game_spec("sell-buy")
-    pattern = action_pattern(spec)
+    pattern = action_pattern(GameState.start(spec), "seller")
     model = regex_constrained(VLLMModelPool(vllm_url).model("seller", temperature=1.0,
                                                            max_tokens=longest_action_reply(spec)), pattern)
     replies = [model.invoke(QUESTION).content for _ in range(3)]
