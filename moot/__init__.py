@@ -32,6 +32,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "learner_config": ["LearnerConfig"],
         "gate": ["TaskGate", "TrafficGate"],
         "gate_config": ["GateConfig"],
+        "candidate_selection": ["CandidateConfig"],
+        "prompt_optimization": ["PromptOptimizationConfig"],
         "stores": ["ExperienceLibrary", "ExperienceLogger", "ExperienceRecord", "Feedback"],
         "nodes": ["ChainConfig", "CritiqueConfig", "DebateConfig", "FewShotConfig", "FewShotMemory", "NegotiationConfig"],
         "training.rewarded": ["RewardFilter", "rewarded_training_sets"],
