@@ -131,7 +131,7 @@ class BestArm:
     plays: dict[Hashable, int]
     means: dict[Hashable, float]
     separated: bool
-    """The leader's lower bound cleared every other upper bound (else the budget ran out)."""
+    """The leader's lower bound cleared every other upper bound less ``epsilon`` (else a budget ran out)."""
 
     @property
     def episodes(self) -> int:
@@ -175,7 +175,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
             small tolerance saves most episodes when two candidates are nearly tied.
         budget: The most episodes in all; the empirical leader is returned if it runs out.
         per_arm_budget: The most episodes of one arm (e.g. the problems there are).
-        radius: The confidence radius (default LUCB1's).
+        radius: The confidence radius (default: :func:`confidence_radius`).
 
     Example:
         >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}

@@ -16,9 +16,10 @@ Two gate sets:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol as TypingProtocol, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Hashable, Mapping, Protocol as TypingProtocol, Sequence
 
+from moot.candidate_selection import CandidateConfig, Selection, select_candidate
 from moot.gate_config import GateConfig
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
 from moot.report import mean_stderr
@@ -105,6 +106,13 @@ class TaskGate:
         with ThreadPoolExecutor(self.concurrency) as workers:
             scores = list(workers.map(play, jobs))
         return [[scores[i] for i, (v, _) in enumerate(jobs) if v == view] for view in range(len(views))]
+
+    def select(self, views: Mapping[Hashable, ModelPool], config: CandidateConfig) -> Selection:
+        """The best of ``views`` on these problems, episodes allocated by the candidate search (in blocks that batch)."""
+        def play(name: Hashable, start: int, count: int) -> list[float]:
+            return replace(self, problems=self.problems[start:start + count]).score([views[name]])[0]
+
+        return select_candidate(list(views), play, config, episodes_per_candidate=len(self.problems))
 
 
 @dataclass

@@ -19,8 +19,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from moot.candidate_selection import select_candidate
-from moot.gate import TaskGate, gate_decision
+from moot.gate import GateResult, TaskGate, gate_decision
 from moot.nodes.few_shot_memory import RememberingPool
 from moot.nodes.role_prompts import PromptedPool
 from moot.prompt_optimization import optimizer_model, propose_prompt, role_traces
@@ -79,8 +78,7 @@ class ImproveRun(RunLoop[ImproveReport]):
         """Search each role's prompt: play a batch, let the optimizer propose, gate, keep or drop; ``rounds`` times."""
         settings, roles = self.config.prompts, self.protocol.roles(self.protocol_config)
         optimizer = optimizer_model(settings, self.pool)
-        gate = TaskGate(self.protocol, self.protocol_config, self.task.validation[:self.config.gate_problems],
-                        self.config.concurrency)
+        feedback = self.library.feedback(run=self.run_id)
         for round_ in range(settings.rounds):
             start = (round_ * settings.batch) % max(1, len(self.task.train))
             batch = (self.task.train * 2)[start:start + settings.batch]
@@ -91,17 +89,14 @@ class ImproveRun(RunLoop[ImproveReport]):
                                         setting=f"prompt search {round_}")
             for role in roles:
                 current = self.prompts()
-                proposal = propose_prompt(optimizer, role, current.get(role, ""), role_traces(records, role))
+                proposal = propose_prompt(optimizer, role, current.get(role, ""), role_traces(records, role, feedback))
                 entry = {"iteration": iteration, "round": round_, "role": role, "text": proposal,
                          "parent": current.get(role, ""), "version": f"{role}@p{len(self.report.prompts) + 1}"}
                 if proposal is None:
                     self.report.prompts.append({**entry, "promoted": False, "reason": "no proposal in the reply"})
                     continue
-                with progress_bar(self.console) as progress:
-                    progress.add_task(f"gating {entry['version']} on {len(gate.problems)} validation problems", total=None)
-                    before, after = gate.score([self.view(self.pool, current),
-                                                self.view(self.pool, {**current, role: proposal})])
-                result = gate_decision(before, after, self.config.gate)
+                result = self.gate(entry["version"], self.view(self.pool, current),
+                                   self.view(self.pool, {**current, role: proposal}))
                 self.report.prompts.append({**entry, "promoted": result.promote, "gate": asdict(result)})
                 verdict = "[green]kept[/]" if result.promote else "[red]dropped[/]"
                 self.console.print(f"prompt {entry['version']} {verdict} ({result.current:.2f} -> {result.candidate:.2f} "
@@ -177,16 +172,11 @@ class ImproveRun(RunLoop[ImproveReport]):
         loaded = {name: {e["role"]: self.pool.load(e["role"], folder / f"candidate-{i}" / e["role"])
                          for e in entries if e.get("train_loss") is not None}
                   for i, (name, entries) in enumerate(trained.items())}
-        views = {name: self.pool.pinned(versions) for name, versions in loaded.items()}
-        problems = self.task.validation
-
-        def play(name: str, start: int, count: int) -> list[float]:
-            gate = TaskGate(self.protocol, self.protocol_config, problems[start:start + count], self.config.concurrency)
-            return gate.score([self.view(views[name])])[0]
-
+        views = {name: self.view(self.pool.pinned(versions)) for name, versions in loaded.items()}
         with progress_bar(self.console) as progress:
             progress.add_task(f"searching {settings.count} candidates ({settings.allocation})", total=None)
-            selection = select_candidate(list(trained), play, settings, episodes_per_candidate=len(problems))
+            selection = TaskGate(self.protocol, self.protocol_config, self.task.validation,
+                                 self.config.concurrency).select(views, settings)
         for versions in loaded.values():
             for version in versions.values():
                 self.pool.unload(version)
@@ -205,6 +195,16 @@ class ImproveRun(RunLoop[ImproveReport]):
                            + ", ".join(f"{n} {m:.2f}" for n, m in selection.search.means.items()) + ")")
         return trained[selection.best]
 
+    def gate(self, what: str, current: ModelPool, candidate: ModelPool) -> GateResult:
+        """The promotion rule for anything that changes how a role answers (adapters, prompts):
+        both views play the first ``gate_problems`` validation problems side by side."""
+        gate = TaskGate(self.protocol, self.protocol_config, self.task.validation[:self.config.gate_problems],
+                        self.config.concurrency)
+        with progress_bar(self.console) as progress:
+            progress.add_task(f"gating {what} on {len(gate.problems)} validation problems", total=None)
+            before, after = gate.score([current, candidate])
+        return gate_decision(before, after, self.config.gate)
+
     def gate_and_publish(self, iteration: int, entries: list[dict[str, Any]]) -> None:
         """Serve the iteration's adapters only if, together, they do not do measurably worse on validation."""
         trained = self.trained(iteration)
@@ -212,12 +212,8 @@ class ImproveRun(RunLoop[ImproveReport]):
             return
         current = {role: self.pool.registry.current(role) for role in trained}
         candidates = {role: self.pool.load(role, folder) for role, folder in trained.items()}
-        gate = TaskGate(self.protocol, self.protocol_config, self.task.validation[:self.config.gate_problems],
-                        self.config.concurrency)
-        with progress_bar(self.console) as progress:
-            progress.add_task(f"gating iteration {iteration} on {len(gate.problems)} validation problems", total=None)
-            before, after = gate.score([self.view(self.pool.pinned(current)), self.view(self.pool.pinned(candidates))])
-        result = gate_decision(before, after, self.config.gate)
+        result = self.gate(f"iteration {iteration}", self.view(self.pool.pinned(current)),
+                           self.view(self.pool.pinned(candidates)))
         self.report.gates[f"it{iteration}"] = asdict(result)
         for entry in entries:
             if entry["role"] in candidates:

@@ -44,7 +44,6 @@ from typing import Any, Callable, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from moot.candidate_selection import select_candidate
 from moot.gate import Gate, GateResult, TaskGate, TrafficGate, gate_decision
 from moot.learner_config import LearnerConfig
 from moot.nodes.serving.embedded_model import embedded_model_dir
@@ -401,11 +400,7 @@ class Learner:
         """
         gate = self._gate_for(role, gate_records)
         if isinstance(gate, TaskGate):
-            def play(name: str, start: int, count: int) -> list[float]:
-                return replace(gate, problems=gate.problems[start:start + count]).score(
-                    [self.pool.pinned({role: name})])[0]
-
-            found = select_candidate(names, play, self.settings.candidates, episodes_per_candidate=len(gate.problems))
+            found = gate.select({name: self.pool.pinned({role: name}) for name in names}, self.settings.candidates)
             return str(found.best), {"episodes": found.played, "separated": found.search.separated,
                                      "means": found.search.means}
         scores = gate.score([self.pool.pinned({role: name}) for name in names])

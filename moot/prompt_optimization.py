@@ -25,6 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from moot.training.rewarded import episode_rewards
+
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
@@ -80,7 +82,8 @@ class RoleTrace:
 
 
 def role_traces(records: Sequence[ExperienceRecord], role: str, feedback: Sequence[Feedback] = ()) -> list[RoleTrace]:
-    """The role's calls in ``records``, each with its episode's reward and feedback (critics, judges, users).
+    """The role's calls in ``records``, each with its episode's reward (the rule of
+    :func:`moot.training.rewarded.episode_rewards`) and feedback (critics, judges, users).
 
     Example:
         >>> from moot.stores import ExperienceRecord
@@ -97,17 +100,10 @@ def role_traces(records: Sequence[ExperienceRecord], role: str, feedback: Sequen
     for row in feedback:
         if row.correction:
             notes[row.episode].append(f"{row.source}: the reply should have been {row.correction!r}")
-    traces = []
-    for record in records:
-        if record["role"] != role:
-            continue
-        correct = record["final_correct"]
-        reward = record["episode_reward"] if record["episode_reward"] is not None else (
-            None if correct is None else float(correct))
-        traces.append(RoleTrace(str(record["question"] or ""), record.text, reward,
-                                None if record["target"] is None else str(record["target"]),
-                                notes.get(str(record["episode"]), [])))
-    return traces
+    rewards = episode_rewards(records, feedback)
+    return [RoleTrace(str(record["question"] or ""), record.text, rewards.get(str(record["episode"])),
+                      None if record["target"] is None else str(record["target"]), notes.get(str(record["episode"]), []))
+            for record in records if record["role"] == role]
 
 
 def _describe(trace: RoleTrace) -> str:

@@ -209,7 +209,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
     def play_league(self, iteration: int) -> None:
         """Self-play games in which one seat learns against opponents drawn by UCB from the other's versions."""
         players, block = self.spec.players, self.config.league_block
-        opponents = {learner: self.versions(next(p for p in players if p != learner), iteration) for learner in players}
+        opponents = {learner: self.versions(self.spec.other(learner), iteration) for learner in players}
         bandits = {learner: UCB(list(versions), c=self.config.league_c) for learner, versions in opponents.items()}
         for round_ in range(math.ceil(self.config.games / block)):
             pairings = defaultdict(list)
@@ -217,8 +217,8 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
                 for k, version in enumerate(bandits[learner].select_batch(block // len(players) or 1)):
                     pairings[(learner, version)].append(f"r{round_}-{learner}-{k}")
             for (learner, version), items in pairings.items():
-                other = next(p for p in players if p != learner)
-                states = self.play_games({learner: learner, other: opponents[learner][version]}, items, split="train",
+                states = self.play_games({learner: learner, self.spec.other(learner): opponents[learner][version]},
+                                         items, split="train",
                                          iteration=iteration, label="league")
                 for item, state in zip(items, states):
                     bandits[learner].update(version, 1.0 - self._learner_won(learner, state, iteration, item))
@@ -241,7 +241,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
     def evaluate_robustness(self, iteration: int) -> None:
         """Each final seat against every version of the other seat, ``robustness_games`` games each."""
         for seat in self.spec.players:
-            other = next(p for p in self.spec.players if p != seat)
+            other = self.spec.other(seat)
             for version, role in self.versions(other, iteration + 1).items():
                 label = f"vs {other} {version}"
                 states = self.play_games({seat: seat, other: role}, self.config.robustness_games, split="eval",

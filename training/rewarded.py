@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
-
-from moot.stores import ExperienceRecord, Feedback
+from typing import TYPE_CHECKING, Iterable
 
 from .examples import TrainingExample, example_of
+
+if TYPE_CHECKING:
+    from moot.stores import ExperienceRecord, Feedback
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ def episode_rewards(records: Iterable[ExperienceRecord], feedback: Iterable[Feed
     Episodes with none of these are left out.
 
     Example:
+        >>> from moot.stores import ExperienceRecord, Feedback
         >>> r = ExperienceRecord("a", "7", [], {"episode": "e1", "reward": 1.0})
         >>> episode_rewards([r]), episode_rewards([r], [Feedback("e1", 0.0)])
         ({'e1': 1.0}, {'e1': 0.0})
@@ -66,6 +68,7 @@ def rewarded_training_sets(records: Iterable[ExperienceRecord], feedback: Iterab
     """Per-role training sets by the rule in the module docstring.
 
     Example:
+        >>> from moot.stores import ExperienceRecord, Feedback
         >>> good = ExperienceRecord("a", "Paris", [{"role": "user", "content": "Capital of France?"}],
         ...                         {"episode": "e1", "role": "support", "time": 1.0})
         >>> bad = ExperienceRecord("b", "Rome", [{"role": "user", "content": "Capital of Spain?"}],
