@@ -72,5 +72,6 @@ def test_an_adapter_trained_in_one_dtype_serves_in_the_other(tiny_model_dir, tmp
     engine = LocalEngine.from_pretrained(tiny_model_dir, dtype=served_in)
     before = engine.log_likelihood(QUESTION, "apple")
     engine.load_adapter("a", tmp_path / "a")
+    assert {p.dtype for n, p in engine.model.named_parameters() if ".a." in n} == {resolve_dtype(served_in)}
     assert engine.log_likelihood(QUESTION, "apple", "a") > before + 2.0
     assert engine.generate([QUESTION], adapters=["a"])[0].adapter == "a"

@@ -172,11 +172,14 @@ class LocalEngine:
             from peft import PeftModel
 
             before = self.model
+            # peft would upcast a bf16 adapter to float32 (what training needs); serving keeps it in
+            # the base's compute type, or every adapted layer runs a float32 side path and casts.
+            same_dtype = {"adapter_name": name, "autocast_adapter_dtype": False}
             try:
                 if isinstance(self.model, PeftModel):
-                    self.model.load_adapter(str(path), adapter_name=name)
+                    self.model.load_adapter(str(path), **same_dtype)
                 else:
-                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+                    self.model = PeftModel.from_pretrained(self.model, str(path), **same_dtype).eval()
             except BaseException:
                 self._undo_load(before, name)
                 raise
