@@ -195,12 +195,12 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
     def versions(self, seat: str, before: int) -> dict[str, str]:
         """``seat``'s versions from before iteration ``before``, oldest first: name -> the pool role serving it.
 
-        The latest is the seat's own role; earlier ones are served under ``<seat>.it<k>``.
+        The latest is the seat's own role; earlier ones are served under ``<seat>-it<k>``.
         """
         trained = [k for k in range(1, before) if (self.adapters_dir(k) / seat / "moot_manifest.json").is_file()]
         versions = {"base": FROZEN_BASE}  # the warm start, or (never published) the bare model
         for k in trained:
-            role = seat if k == trained[-1] else f"{seat}.it{k}"
+            role = seat if k == trained[-1] else f"{seat}-it{k}"
             if role != seat and self.pool.registry.current(role) is None:
                 self.pool.publish(role, self.adapters_dir(k) / seat)
             versions[f"it{k}"] = role

@@ -122,7 +122,7 @@ def test_the_ucb_league_draws_opponents_from_every_version_and_scores_robustness
     assert second["seller"]["it1"]["games"] > second["seller"]["base"]["games"] > 0
     assert sum(v["games"] for seat in second.values() for v in seat.values()) == config.games
     # iteration 3: the earlier version is served under its own role, beside the latest
-    assert pool.folders[pool.registry.current("buyer.it1")] == tmp_path / "run" / "adapters" / "it1" / "buyer"
+    assert pool.folders[pool.registry.current("buyer-it1")] == tmp_path / "run" / "adapters" / "it1" / "buyer"
     assert set(report.league["it3"]["buyer"]) == {"base", "it1", "it2"}
     # robustness: each final seat against every version of the other seat
     assert {(r.seat, r.pairing) for r in report.robustness} == {

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 import threading
 
-_ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def check_role_name(role: str) -> str:
     """Return ``role`` if it is safe as a folder and adapter name, else raise ``ValueError``.
 
-    Role names become adapter folders and served model names, so they are held to letters,
-    digits, ``_``, ``.`` and ``-``, start with a letter or digit, and never contain ``..``.
+    Role names become adapter folders, served model names and peft adapter names (which may
+    not contain ``.``), so they are held to letters, digits, ``_`` and ``-`` and start with a
+    letter or digit.
 
     Example:
         >>> check_role_name("debater-0")
@@ -20,10 +21,14 @@ def check_role_name(role: str) -> str:
         >>> check_role_name("../../escaped")
         Traceback (most recent call last):
         ...
-        ValueError: unsafe role name '../../escaped': use letters, digits, '_', '.' and '-' (at most 64, no '..')
+        ValueError: unsafe role name '../../escaped': use letters, digits, '_' and '-' (at most 64)
+        >>> check_role_name("buyer.it1")
+        Traceback (most recent call last):
+        ...
+        ValueError: unsafe role name 'buyer.it1': use letters, digits, '_' and '-' (at most 64)
     """
-    if not _ROLE_NAME.fullmatch(role) or ".." in role:
-        raise ValueError(f"unsafe role name {role!r}: use letters, digits, '_', '.' and '-' (at most 64, no '..')")
+    if not _ROLE_NAME.fullmatch(role):
+        raise ValueError(f"unsafe role name {role!r}: use letters, digits, '_' and '-' (at most 64)")
     return role
 
 
