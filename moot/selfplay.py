@@ -118,16 +118,18 @@ class SelfPlayReport(RunReport):
 
     def _heat_map(self, ax: Any) -> None:
         seats = sorted({r.seat for r in self.robustness})
-        versions = list(dict.fromkeys(r.pairing for r in self.robustness))
-        rate = {(r.seat, r.pairing): r.win_rate for r in self.robustness}
+        # Pairings read "vs <other seat> <version>": one column per version of the other seat.
+        rate = {(r.seat, r.pairing.rsplit(" ", 1)[-1]): r.win_rate for r in self.robustness}
+        versions = list(dict.fromkeys(version for _, version in rate))
         grid = [[rate.get((seat, version), math.nan) for version in versions] for seat in seats]
         image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="RdYlGn")
         for i, row in enumerate(grid):
             for j, value in enumerate(row):
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center")
-        ax.set_xticks(range(len(versions)), [v.removeprefix("vs ") for v in versions], rotation=20, ha="right")
+        ax.set_xticks(range(len(versions)), versions)
+        ax.set_xlabel("version of the other seat")
         ax.set_yticks(range(len(seats)), [f"final {s}" for s in seats])
-        ax.set_title(f"final seat's win rate vs each version (n={self.robustness[0].games} each)")
+        ax.set_title(f"final seat's win rate, n={self.robustness[0].games} each")
         ax.figure.colorbar(image, ax=ax)
 
     def table(self) -> Table:
