@@ -50,6 +50,8 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
         True
         >>> gate_decision([1, 1, 0, 1] * 100, [1, 0, 0, 1] * 100).promote   # the same loss at n = 400
         False
+        >>> gate_decision([1] + [0] * 29, [0] * 30).promote     # one item lost: trails by its s.e. exactly
+        True
     """
     if len(current) != len(candidate):
         raise ValueError(f"paired scores differ in length: {len(current)} and {len(candidate)}")
@@ -60,7 +62,9 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
     margin = config.tolerance + config.z * stderr
     if n < config.min_items:
         return GateResult(False, n, cur, cand, difference, stderr, margin, f"only {n} gate items (need {config.min_items})")
-    if difference < -margin:
+    # A tie with the margin passes: one lost item of n trails by exactly 1/n, which is also its
+    # standard error, so at z = 1 rounding alone would otherwise decide.
+    if -difference - margin > 1e-9:
         reason = f"worse by {-difference:.3f} (allowed {margin:.3f} at n={n})"
         return GateResult(False, n, cur, cand, difference, stderr, margin, reason)
     return GateResult(True, n, cur, cand, difference, stderr, margin, f"difference {difference:+.3f} within {margin:.3f} at n={n}")
