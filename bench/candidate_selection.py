@@ -8,6 +8,7 @@ each replay with the problems in a new random order (the same order for every ca
 how many episodes each allocation spends (until its stopping rule is satisfied, or its
 problems run out), and how often its pick is within ``epsilon`` of the reference best;
 uniform allocation is also stopped at LUCB's episode count, for a same-budget comparison.
+Each is run with Hoeffding and with KL confidence bounds in the stopping rule.
 
     python bench/candidate_selection.py        # writes results/candidate-selection/
 """
@@ -82,7 +83,7 @@ def replay(outcomes: dict[str, list[float]], config: CandidateConfig, replays: i
             row["episodes"].append(found.played)
             row["right"].append(float(reference[found.best] >= best - config.epsilon))
             row["separated"].append(float(found.search.separated))
-    return [{"allocation": label, "delta": config.delta, "epsilon": config.epsilon,
+    return [{"allocation": label, "bounds": config.bounds, "delta": config.delta, "epsilon": config.epsilon,
              "episodes_mean": round(statistics.mean(r["episodes"]), 1), "episodes_sd": round(statistics.pstdev(r["episodes"]), 1),
              "right_rate": round(statistics.mean(r["right"]), 3), "separated_rate": round(statistics.mean(r["separated"]), 3)}
             for label, r in rows.items()]
@@ -99,17 +100,18 @@ def main() -> None:
     n = len(next(iter(outcomes.values())))
     reference = {name: round(sum(o) / n, 3) for name, o in outcomes.items()}
     rows = []
-    for epsilon in (0.0, 0.05, 0.1):
-        config = CandidateConfig(count=len(outcomes), delta=0.1, epsilon=epsilon, block=1)
-        for row in replay(outcomes, config, args.replays):
-            rows.append(row)
-            print(row)
+    for bounds in ("hoeffding", "kl"):
+        for epsilon in (0.0, 0.05, 0.1):
+            config = CandidateConfig(count=len(outcomes), delta=0.1, bounds=bounds, epsilon=epsilon, block=1)
+            for row in replay(outcomes, config, args.replays):
+                rows.append(row)
+                print(row)
     result = {"candidates": reference, "problems": n, "replays": args.replays,
               "full_uniform_episodes": n * len(outcomes), "rows": rows}
     (args.out / "results.json").write_text(json.dumps(result, indent=1))
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(12, 4.5))
-    labels = [f"{r['allocation'].replace(', ', chr(10))}\nε={r['epsilon']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(18, 4.5))
+    labels = [f"{r['allocation'].replace(', ', chr(10))}\n{r['bounds']}, ε={r['epsilon']}" for r in rows]
     ax.bar(labels, [r["episodes_mean"] for r in rows], yerr=[r["episodes_sd"] for r in rows], capsize=5,
            color=["#2f80ed" if r["allocation"] == "lucb" else "#9aa5b1" for r in rows])
     plt.setp(ax.get_xticklabels(), fontsize=7)

@@ -11,14 +11,19 @@ Two uses in moot, one arithmetic:
   Kalyanakrishnan et al. 2012), where uniform allocation spends the same episodes on every
   candidate, however clearly it has lost.
 
-Rewards are in [0, 1] (a right answer, a won game).
+Rewards are in [0, 1] (a right answer, a won game). The stopping rule's intervals are
+Chernoff bounds in their KL form by default (KL-LUCB, Kaufmann and Kalyanakrishnan 2013),
+which are never wider than Hoeffding's and far narrower for accuracies near 0 or 1.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Hashable, Literal, Sequence
+
+Bounds = Literal["kl", "hoeffding"]
 
 
 def exploration_bonus(plays: int, total_plays: int, c: float = math.sqrt(2)) -> float:
@@ -123,6 +128,57 @@ def confidence_radius(plays: int, n_arms: int, delta: float) -> float:
     return math.sqrt(math.log(4 * n_arms * plays ** 2 / delta) / (2 * plays))
 
 
+def kl_bernoulli(p: float, q: float) -> float:
+    """``KL(Bernoulli(p) || Bernoulli(q))``, the exponent of the Chernoff bound for a mean in [0, 1].
+
+    Example:
+        >>> round(kl_bernoulli(0.5, 0.25), 4)     # 0.5 ln 2 + 0.5 ln(2/3)
+        0.1438
+        >>> kl_bernoulli(0.3, 0.3)
+        0.0
+    """
+    tiny = 1e-15
+    q = min(max(q, tiny), 1 - tiny)
+    return sum(a * math.log(a / b) for a, b in ((p, q), (1 - p, 1 - q)) if a > 0)
+
+
+def _kl_bound(mean: float, level: float, upward: bool) -> float:
+    """The farthest q from ``mean`` (above it or below it) with ``kl(mean, q) <= level``, by bisection."""
+    near, far = mean, (1.0 if upward else 0.0)
+    if kl_bernoulli(mean, far) <= level:
+        return far
+    for _ in range(60):
+        middle = (near + far) / 2
+        near, far = (middle, far) if kl_bernoulli(mean, middle) <= level else (near, middle)
+    return near
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a search asks for the same (mean, plays) many times
+def confidence_interval(mean: float, plays: int, n_arms: int, delta: float,
+                        bounds: Bounds = "kl") -> tuple[float, float]:
+    """An arm's anytime interval after ``plays`` plays, at the union level of :func:`confidence_radius`.
+
+    ``hoeffding`` is ``mean ± confidence_radius``. ``kl`` keeps the q with
+    ``plays * kl(mean, q) <= ln(4 n u^2 / delta)``: by Pinsker's inequality it lies inside the
+    Hoeffding interval, with the same guarantee, and it narrows most where accuracies sit
+    near 0 or 1.
+
+    Example:
+        >>> low, high = confidence_interval(0.1, 100, 4, 0.1)
+        >>> round(low, 3), round(high, 3)
+        (0.01, 0.327)
+        >>> [round(x, 3) for x in confidence_interval(0.1, 100, 4, 0.1, "hoeffding")]
+        [-0.167, 0.367]
+    """
+    if plays == 0:
+        return -math.inf, math.inf
+    if bounds == "hoeffding":
+        radius = confidence_radius(plays, n_arms, delta)
+        return mean - radius, mean + radius
+    level = math.log(4 * n_arms * plays ** 2 / delta) / plays
+    return _kl_bound(mean, level, upward=False), _kl_bound(mean, level, upward=True)
+
+
 @dataclass(frozen=True)
 class BestArm:
     """What a best-arm search found, and what it cost."""
@@ -139,7 +195,7 @@ class BestArm:
 
 
 def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float,
-              radius: Callable[[int, int, float], float]) -> tuple[Hashable, Hashable | None, bool]:
+              bounds: Bounds) -> tuple[Hashable, Hashable | None, bool]:
     """The empirical leader, its strongest challenger (highest upper bound), and whether the
     leader is known to be within ``epsilon`` of the best."""
     arms = list(stats)
@@ -147,9 +203,9 @@ def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float,
     others = [a for a in arms if a != leader]
     if not others:
         return leader, None, True
-    bound = {a: radius(stats[a].plays, len(arms), delta) for a in arms}
-    challenger = max(others, key=lambda a: stats[a].mean + bound[a])
-    return leader, challenger, stats[leader].mean - bound[leader] >= stats[challenger].mean + bound[challenger] - epsilon
+    interval = {a: confidence_interval(stats[a].mean, stats[a].plays, len(arms), delta, bounds) for a in arms}
+    challenger = max(others, key=lambda a: interval[a][1])
+    return leader, challenger, interval[leader][0] >= interval[challenger][1] - epsilon
 
 
 def _play(stats: dict[Hashable, ArmStats], arm: Hashable, sample: Callable[[Hashable, int], float]) -> None:
@@ -164,7 +220,7 @@ def _found(stats: dict[Hashable, ArmStats], leader: Hashable, separated: bool) -
 
 def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
          epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
-         radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+         bounds: Bounds = "kl") -> BestArm:
     """Find the arm with the highest mean reward, sampling adaptively (LUCB1).
 
     Args:
@@ -175,7 +231,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
             small tolerance saves most episodes when two candidates are nearly tied.
         budget: The most episodes in all; the empirical leader is returned if it runs out.
         per_arm_budget: The most episodes of one arm (e.g. the problems there are).
-        radius: The confidence radius (default: :func:`confidence_radius`).
+        bounds: The stopping rule's intervals (:func:`confidence_interval`): ``kl`` or ``hoeffding``.
 
     Example:
         >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
@@ -188,7 +244,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
     for arm in arms:
         _play(stats, arm, sample)
     while True:
-        leader, challenger, separated = _best_arm(stats, delta, epsilon, radius)
+        leader, challenger, separated = _best_arm(stats, delta, epsilon, bounds)
         pair = (leader,) if challenger is None else (leader, challenger)
         exhausted = per_arm_budget is not None and max(stats[a].plays for a in pair) >= per_arm_budget
         if separated or challenger is None or exhausted or sum(s.plays for s in stats.values()) + 2 > budget:
@@ -199,7 +255,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
 
 def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
                      epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
-                     radius: Callable[[int, int, float], float] = confidence_radius) -> BestArm:
+                     bounds: Bounds = "kl") -> BestArm:
     """The baseline: play every arm in turn, with the same stopping rule as :func:`lucb`.
 
     Example:
@@ -213,7 +269,7 @@ def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int],
     while True:
         for arm in arms:
             _play(stats, arm, sample)
-        leader, _, separated = _best_arm(stats, delta, epsilon, radius)
+        leader, _, separated = _best_arm(stats, delta, epsilon, bounds)
         exhausted = per_arm_budget is not None and stats[leader].plays >= per_arm_budget
         if separated or exhausted or sum(s.plays for s in stats.values()) + len(arms) > budget:
             return _found(stats, leader, separated)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Literal, Sequence
 
-from moot.bandits import BestArm, lucb, uniform_best_arm
+from moot.bandits import BestArm, Bounds, lucb, uniform_best_arm
 
 Allocation = Literal["lucb", "uniform"]
 
@@ -36,6 +36,9 @@ class CandidateConfig:
         allocation: lucb (adaptive: the leader and its strongest challenger get the
             episodes) or uniform (every candidate in turn), under the same stopping rule.
         delta: The chance of a wrong pick the stopping rule allows.
+        bounds: The stopping rule's confidence intervals: kl (Chernoff bounds in KL form,
+            never wider than Hoeffding's, so the search stops sooner at the same delta) or
+            hoeffding.
         epsilon: A pick within this much accuracy of the best counts as right.
         block: Episodes of one candidate played together (they batch on the engine).
     """
@@ -44,6 +47,7 @@ class CandidateConfig:
     learning_rate_factors: tuple[float, ...] = (1.0, 0.25, 4.0, 0.5, 2.0)
     allocation: Allocation = "lucb"
     delta: float = 0.1
+    bounds: Bounds = "kl"
     epsilon: float = 0.05
     block: int = 8
 
@@ -94,6 +98,6 @@ def select_candidate(candidates: Sequence[Hashable], play: Callable[[Hashable, i
         return outcomes[k]
 
     search = (lucb if config.allocation == "lucb" else uniform_best_arm)(
-        list(candidates), sample, delta=config.delta, epsilon=config.epsilon,
+        list(candidates), sample, delta=config.delta, epsilon=config.epsilon, bounds=config.bounds,
         budget=len(candidates) * episodes_per_candidate, per_arm_budget=episodes_per_candidate)
     return Selection(search.best, search, sum(len(o) for o in cache.values()))

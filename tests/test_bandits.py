@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from moot.bandits import UCB, confidence_radius, exploration_bonus, lucb, uniform_best_arm
+from moot.bandits import (UCB, confidence_interval, confidence_radius, exploration_bonus, kl_bernoulli, lucb,
+                          uniform_best_arm)
 
 
 def test_bounds_match_hand_computation():
@@ -63,3 +64,24 @@ def test_a_tie_runs_out_of_budget_unless_a_tolerance_is_given():
     tied = lucb(["a", "b"], stream, budget=2000)
     assert not tied.separated and tied.episodes <= 2000
     assert lucb(["a", "b"], stream, budget=2000, epsilon=0.3).separated
+
+
+@pytest.mark.parametrize("plays", [1, 5, 30, 300])
+def test_kl_intervals_lie_inside_hoeffding_and_meet_their_level(plays):
+    level = math.log(4 * 3 * plays ** 2 / 0.1) / plays
+    for mean in (0.0, 0.05, 0.3, 0.5, 0.9, 1.0):
+        low, high = confidence_interval(mean, plays, 3, 0.1)
+        h_low, h_high = confidence_interval(mean, plays, 3, 0.1, "hoeffding")
+        assert max(h_low, 0.0) <= low <= mean <= high <= min(h_high, 1.0)
+        for edge, end in ((low, 0.0), (high, 1.0)):   # on the level, unless the interval reached 0 or 1
+            assert edge == end or kl_bernoulli(mean, edge) == pytest.approx(level, rel=1e-6)
+
+
+def test_kl_stopping_spends_fewer_episodes_for_the_same_pick():
+    # accuracies near the low end, as a small model's are: KL bounds are much narrower there
+    means = {"base": 0.05, "a": 0.15, "b": 0.45}
+    stream = lambda arm, k: float(random.Random(f"{arm}-{k}").random() < means[arm])  # noqa: E731
+    for search in (lucb, uniform_best_arm):
+        kl, hoeffding = (search(list(means), stream, delta=0.1, budget=5000, bounds=b) for b in ("kl", "hoeffding"))
+        assert kl.best == hoeffding.best == "b" and kl.separated and hoeffding.separated
+        assert kl.episodes < hoeffding.episodes
