@@ -240,6 +240,8 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     (out / "experiment.json").write_text(json.dumps({"name": experiment.name, "seeds": list(experiment.seeds),
                                                      "arms": rows}, indent=2))
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, row in rows.items():
         xs = [p["iteration"] for p in row["curve"]]
@@ -248,6 +250,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
         ax.plot(xs, ys, marker="o", label=name)
         ax.fill_between(xs, [y - e for y, e in zip(ys, se)], [y + e for y, e in zip(ys, se)], alpha=0.15)
     ax.set_xlabel("iteration (0: base model)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("held-out accuracy (mean over seeds, ±1 s.e.)")
     ax.set_title(experiment.name)
     ax.legend(fontsize=7)
@@ -260,6 +263,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
                 axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name)
         axis.set_title(metric)
         axis.set_xlabel("iteration")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     RunReport._save_figure(fig, out / "diversity.png")
     table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
