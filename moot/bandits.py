@@ -109,6 +109,11 @@ class UCB:
         stats.reward += reward
 
 
+def _union_level(plays: int, n_arms: int, delta: float) -> float:
+    """``ln(4 n u^2 / delta)``: the error ``delta / (2 n u^2)`` spent on each arm and play count."""
+    return math.log(4 * n_arms * plays ** 2 / delta)
+
+
 def confidence_radius(plays: int, n_arms: int, delta: float) -> float:
     """Anytime Hoeffding radius ``sqrt(ln(4 n u^2 / delta) / (2 u))`` of an arm's mean after ``u`` plays.
 
@@ -125,7 +130,7 @@ def confidence_radius(plays: int, n_arms: int, delta: float) -> float:
     """
     if plays == 0:
         return math.inf
-    return math.sqrt(math.log(4 * n_arms * plays ** 2 / delta) / (2 * plays))
+    return math.sqrt(_union_level(plays, n_arms, delta) / (2 * plays))
 
 
 def kl_bernoulli(p: float, q: float) -> float:
@@ -175,7 +180,7 @@ def confidence_interval(mean: float, plays: int, n_arms: int, delta: float,
     if bounds == "hoeffding":
         radius = confidence_radius(plays, n_arms, delta)
         return mean - radius, mean + radius
-    level = math.log(4 * n_arms * plays ** 2 / delta) / plays
+    level = _union_level(plays, n_arms, delta) / plays
     return _kl_bound(mean, level, upward=False), _kl_bound(mean, level, upward=True)
 
 
