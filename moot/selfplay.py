@@ -219,9 +219,8 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
                 for k, version in enumerate(bandits[learner].select_batch(block // len(players) or 1)):
                     pairings[(learner, version)].append(f"r{round_}-{learner}-{k}")
             for (learner, version), items in pairings.items():
-                states = self.play_games({learner: learner, self.spec.other(learner): opponents[learner][version]},
-                                         items, split="train",
-                                         iteration=iteration, label="league")
+                seats = {learner: learner, self.spec.other(learner): opponents[learner][version]}
+                states = self.play_games(seats, items, split="train", iteration=iteration, label="league")
                 for item, state in zip(items, states):
                     bandits[learner].update(version, 1.0 - self._learner_won(learner, state, iteration, item))
         self.report.league[f"it{iteration}"] = {
