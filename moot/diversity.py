@@ -1,10 +1,11 @@
 """How diverse a society's answers are: Multiagent Finetuning's claim is that per-agent training keeps them apart.
 
-Both metrics read the agents' final-round replies to each question:
+Both metrics read the agents' final-round replies to each question, and give one value per
+question, so that a report gives their mean with its standard error like any other score:
 
-* :func:`disagreement_rate`: how often the agents' parsed answers are not all the same;
-* :func:`mean_pairwise_distance`: the mean cosine distance between the embeddings of every
-  two agents' replies (the experience library's offline embedding), averaged over questions.
+* :func:`disagreements`: whether the agents' parsed answers are not all the same;
+* :func:`pairwise_distances`: the mean cosine distance between the embeddings of every
+  two agents' replies (the experience library's offline embedding).
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Callable, Sequence
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
 
-def disagreement_rate(answers: Sequence[Sequence[str | None]]) -> float:
-    """Share of questions whose agents did not all give the same answer (one list of answers per question).
+def disagreements(answers: Sequence[Sequence[str | None]]) -> list[float]:
+    """Per question with two or more agents: 1.0 where they did not all give the same answer, else 0.0.
 
     Example:
-        >>> disagreement_rate([["7", "7", "7"], ["7", "8", "7"], ["5", None, "5"]])
-        0.6666666666666666
+        >>> disagreements([["7", "7", "7"], ["7", "8", "7"], ["5", None, "5"], ["4"]])
+        [0.0, 1.0, 1.0]
     """
-    counted = [a for a in answers if len(a) > 1]
-    return sum(len(set(a)) > 1 for a in counted) / len(counted) if counted else 0.0
+    return [float(len(set(a)) > 1) for a in answers if len(a) > 1]
 
 
 def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
@@ -42,14 +42,14 @@ def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
     return min(2.0, max(0.0, 1.0 - dot / norm)) if norm else 0.0
 
 
-def mean_pairwise_distance(replies: Sequence[Sequence[str]], embed: Embed) -> float:
-    """Mean over questions of the mean cosine distance between every two agents' replies.
+def pairwise_distances(replies: Sequence[Sequence[str]], embed: Embed) -> list[float]:
+    """Per question with two or more replies: the mean cosine distance between every two agents' replies.
 
     Example:
         >>> table = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 0.0]}
         >>> embed = lambda texts: [table[t] for t in texts]
-        >>> mean_pairwise_distance([["a", "b"], ["a", "c"]], embed)   # (1.0 + 0.0) / 2
-        0.5
+        >>> pairwise_distances([["a", "b"], ["a", "c"], ["a"]], embed)
+        [1.0, 0.0]
     """
     per_question = []
     for texts in replies:
@@ -58,4 +58,4 @@ def mean_pairwise_distance(replies: Sequence[Sequence[str]], embed: Embed) -> fl
         vectors = list(embed(list(texts)))
         pairs = list(itertools.combinations(range(len(vectors)), 2))
         per_question.append(sum(cosine_distance(vectors[i], vectors[j]) for i, j in pairs) / len(pairs))
-    return sum(per_question) / len(per_question) if per_question else 0.0
+    return per_question

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from moot import experiment as experiment_module
-from moot.diversity import disagreement_rate, mean_pairwise_distance
+from moot.diversity import disagreements, pairwise_distances
 from moot.experiment import Experiment, aggregate, report_experiment, run_experiment
 
 FILE = """
@@ -122,12 +122,28 @@ def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
 
 
 def test_diversity_metrics_match_hand_computed_values():
-    assert disagreement_rate([["1", "1"], ["1", "2"], ["3", "3"], [None, "3"]]) == 0.5
+    assert disagreements([["1", "1"], ["1", "2"], ["3", "3"], [None, "3"]]) == [0.0, 1.0, 0.0, 1.0]
     vectors = {"x": [1.0, 0.0], "y": [0.0, 1.0], "z": [1.0, 1.0]}
     # question 1: pairs (x,y)=1, (x,z)=1-1/sqrt2, (y,z)=1-1/sqrt2 -> mean; question 2: (x,x)=0
     expected_q1 = (1.0 + 2 * (1 - 1 / math.sqrt(2))) / 3
-    got = mean_pairwise_distance([["x", "y", "z"], ["x", "x"]], lambda texts: [vectors[t] for t in texts])
-    assert got == pytest.approx((expected_q1 + 0.0) / 2)
+    got = pairwise_distances([["x", "y", "z"], ["x", "x"]], lambda texts: [vectors[t] for t in texts])
+    assert got == pytest.approx([expected_q1, 0.0])
+
+
+def test_a_debates_diversity_scores_carry_their_standard_error_over_questions():
+    from moot.protocols.debate import DebateProtocol
+
+    def state(*answers):  # two rounds; only the last one counts
+        turns = [{"round": r, "agent": a, "answer": x, "text": f"The answer is {x}."}
+                 for r in (0, 1) for a, x in enumerate(("0", "0") if r == 0 else answers)]
+        return {"turns": turns}
+
+    states = [state("7", "7"), state("7", "8"), state("5", "6"), state("4", "4"), None]
+    disagreement, distance = DebateProtocol().extra_scores("test", states, [], iteration=2)
+    # per question 0, 1, 1, 0: mean 0.5, sample s.d. sqrt(1/3), s.e. sqrt(1/3)/2
+    assert (disagreement.name, disagreement.n) == ("disagreement (iteration 2)", 4)
+    assert disagreement.accuracy == 0.5 and disagreement.stderr == pytest.approx(math.sqrt(1 / 3) / 2)
+    assert distance.name == "embedding distance (iteration 2)" and distance.stderr > 0.0
 
 
 def test_a_tiny_experiment_runs_on_the_tiny_model_and_is_skipped_when_rerun(tiny_model_dir, tmp_path):

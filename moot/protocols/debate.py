@@ -9,8 +9,8 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.graphs.debate import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.diversity import disagreement_rate, mean_pairwise_distance
-from moot.report import Score
+from moot.diversity import disagreements, pairwise_distances
+from moot.report import Score, mean_stderr
 from moot.stores import ExperienceRecord
 from moot.stores.embedding import OfflineEmbeddings
 from moot.tasks import Problem
@@ -39,9 +39,8 @@ class DebateProtocol(Protocol[DebateConfig]):
         if not finals or len(finals[0]) < 2:
             return []
         suffix = "base" if iteration == 0 else f"iteration {iteration}"
-        disagreement = disagreement_rate([[t["answer"] for t in turns] for turns in finals])
-        distance = mean_pairwise_distance([[t["text"] for t in turns] for turns in finals],
-                                          lambda texts: OfflineEmbeddings().embed_documents(texts))
-        # Reported as scores with no standard error: they are rates over the split, not accuracies.
-        return [Score(f"disagreement ({suffix})", disagreement, len(finals), 0.0, iteration),
-                Score(f"embedding distance ({suffix})", distance, len(finals), 0.0, iteration)]
+        disagreement = mean_stderr(disagreements([[t["answer"] for t in turns] for turns in finals]))
+        distance = mean_stderr(pairwise_distances([[t["text"] for t in turns] for turns in finals],
+                                                  lambda texts: OfflineEmbeddings().embed_documents(texts)))
+        return [Score(f"disagreement ({suffix})", disagreement[0], len(finals), disagreement[1], iteration),
+                Score(f"embedding distance ({suffix})", distance[0], len(finals), distance[1], iteration)]
