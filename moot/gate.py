@@ -52,6 +52,8 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
         False
         >>> gate_decision([1] + [0] * 29, [0] * 30).promote     # one item lost: trails by its s.e. exactly
         True
+        >>> gate_decision([0, 1, 0, 0], [1, 1, 0, 1]).reason
+        'ahead by 0.500 (allowed to trail by 0.289 at n=4)'
     """
     if len(current) != len(candidate):
         raise ValueError(f"paired scores differ in length: {len(current)} and {len(candidate)}")
@@ -67,7 +69,9 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
     if -difference - margin > 1e-9:
         reason = f"worse by {-difference:.3f} (allowed {margin:.3f} at n={n})"
         return GateResult(False, n, cur, cand, difference, stderr, margin, reason)
-    return GateResult(True, n, cur, cand, difference, stderr, margin, f"difference {difference:+.3f} within {margin:.3f} at n={n}")
+    standing = f"ahead by {difference:.3f}" if difference > 0 else f"trails by {-difference:.3f}" if difference else "even"
+    reason = f"{standing} (allowed to trail by {margin:.3f} at n={n})"
+    return GateResult(True, n, cur, cand, difference, stderr, margin, reason)
 
 
 class Gate(TypingProtocol):
