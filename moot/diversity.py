@@ -16,6 +16,9 @@ from typing import Callable, Sequence
 
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
+METRICS = ("disagreement", "embedding distance")
+"""The reported names of :func:`disagreements` and :func:`pairwise_distances`, in that order."""
+
 
 def disagreements(answers: Sequence[Sequence[str | None]]) -> list[float]:
     """Per question with two or more agents: 1.0 where they did not all give the same answer, else 0.0.

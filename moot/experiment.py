@@ -39,10 +39,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from moot.diversity import METRICS as DIVERSITY
 from moot.report import RunReport, mean_stderr, pyplot
 from moot.run_folder import RunFolderInUse
-
-DIVERSITY = ("disagreement", "embedding distance")
 
 
 def _override(value: Any, changes: dict[str, Any]) -> Any:

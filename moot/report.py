@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import KW_ONLY, asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 
 def pyplot() -> Any:
@@ -92,6 +92,9 @@ def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
 class Score:
     """Accuracy of one configuration on one split, with n and the standard error.
 
+    A ``diversity`` score (see :mod:`moot.diversity`) keeps its mean value in ``accuracy``;
+    reports plot it apart from the accuracies.
+
     Example:
         >>> Score.of("base", [True, False, True, True]).accuracy
         0.75
@@ -102,6 +105,7 @@ class Score:
     n: int
     stderr: float
     iteration: int = 0
+    kind: Literal["accuracy", "diversity"] = "accuracy"
 
     @classmethod
     def of(cls, name: str, outcomes: Sequence[bool], iteration: int = 0) -> "Score":
@@ -128,23 +132,29 @@ class ImproveReport(RunReport):
 
     def plot(self, path: Path) -> Path:
         plt = pyplot()
-        fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(self.scores)), 4))
-        names = [s.name for s in self.scores]
-        ax.bar(names, [s.accuracy for s in self.scores], yerr=[s.stderr for s in self.scores], capsize=6,
-               color=["#9aa5b1" if s.iteration == 0 else "#2f80ed" for s in self.scores])
-        for i, s in enumerate(self.scores):
-            ax.text(i, s.accuracy + s.stderr + 0.01, f"{s.accuracy:.2f}", ha="center")
-        ax.set_ylabel(f"accuracy on {self.split} (n={self.scores[0].n if self.scores else 0}, ±1 s.e.)")
-        ax.set_title(f"{self.protocol} on {self.task}")
-        ax.set_ylim(0, min(1.0, max([s.accuracy + s.stderr for s in self.scores] + [0.1]) + 0.1))
-        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+        accuracy = [s for s in self.scores if s.kind == "accuracy"]
+        diversity = [s for s in self.scores if s.kind == "diversity"]
+        panels = [(accuracy, f"accuracy on {self.split} (n={accuracy[0].n if accuracy else 0}, ±1 s.e.)", 1.0)]
+        if diversity:
+            panels.append((diversity, "agents' diversity, final round (±1 s.e.)", 2.0))
+        fig, axes = plt.subplots(1, len(panels), figsize=(max(5, 1.6 * len(self.scores)), 4), squeeze=False,
+                                 width_ratios=[max(1, len(scores)) for scores, _, _ in panels])
+        for ax, (scores, label, ceiling) in zip(axes[0], panels):
+            ax.bar([s.name for s in scores], [s.accuracy for s in scores], yerr=[s.stderr for s in scores], capsize=6,
+                   color=["#9aa5b1" if s.iteration == 0 else "#2f80ed" for s in scores])
+            for i, s in enumerate(scores):
+                ax.text(i, s.accuracy + s.stderr + 0.01, f"{s.accuracy:.2f}", ha="center")
+            ax.set_ylabel(label)
+            ax.set_ylim(0, min(ceiling, max([s.accuracy + s.stderr for s in scores] + [0.1]) + 0.1))
+            plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+        fig.suptitle(f"{self.protocol} on {self.task}")
         return self._save_figure(fig, path)
 
     def table(self) -> Any:
         from rich.table import Table
 
-        table = Table(title=f"{self.protocol} on {self.task}: held-out {self.split} accuracy")
-        for column in ("configuration", "iteration", "accuracy", "± s.e.", "n"):
+        table = Table(title=f"{self.protocol} on {self.task}: held-out {self.split} accuracy (and the agents' diversity)")
+        for column in ("configuration", "iteration", "value", "± s.e.", "n"):
             table.add_column(column, justify="left" if column == "configuration" else "right")
         for s in self.scores:
             table.add_row(s.name, str(s.iteration), f"{s.accuracy:.3f}", f"{s.stderr:.3f}", str(s.n))
@@ -172,15 +182,19 @@ def combine_reports(run_dirs: list[str | Path], out_dir: str | Path) -> ImproveR
         >>> import tempfile
         >>> a, b, out = (Path(tempfile.mkdtemp()) for _ in range(3))
         >>> for folder, accuracy in ((a, 0.2), (b, 0.4)):
-        ...     _ = ImproveReport(str(folder), "chain", "arith", "test", [Score("chain (base)", accuracy, 10, 0.1)]).save()
-        >>> [s.name for s in combine_reports([a, b], out).scores] == [f"{a.name}: chain (base)", f"{b.name}: chain (base)"]
+        ...     _ = ImproveReport(str(folder), "chain", "arith", "test", [Score("chain (base)", accuracy, 10, 0.1),
+        ...                       Score("disagreement (base)", 0.5, 10, 0.2, kind="diversity")]).save()
+        >>> scores = combine_reports([a, b], out).scores
+        >>> [s.name for s in scores[:2]] == [f"{a.name}: chain (base)", f"{a.name}: disagreement (base)"]
         True
+        >>> [s.kind for s in scores]
+        ['accuracy', 'diversity', 'accuracy', 'diversity']
     """
     reports = [load_report(d) for d in run_dirs]
     combined = ImproveReport(str(out_dir), " vs ".join(sorted({r.protocol for r in reports})), reports[0].task, reports[0].split)
     for report in reports:
         name = Path(report.run_dir).name
-        combined.scores.extend(Score(f"{name}: {s.name}", s.accuracy, s.n, s.stderr, s.iteration) for s in report.scores)
+        combined.scores.extend(replace(s, name=f"{name}: {s.name}") for s in report.scores)
         combined.training.extend({**t, "run": name} for t in report.training)
         if report.augmentation:
             combined.augmentation[name] = report.augmentation

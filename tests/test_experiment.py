@@ -141,7 +141,7 @@ def test_a_debates_diversity_scores_carry_their_standard_error_over_questions():
     states = [state("7", "7"), state("7", "8"), state("5", "6"), state("4", "4"), None]
     disagreement, distance = DebateProtocol().extra_scores("test", states, [], iteration=2)
     # per question 0, 1, 1, 0: mean 0.5, sample s.d. sqrt(1/3), s.e. sqrt(1/3)/2
-    assert (disagreement.name, disagreement.n) == ("disagreement (iteration 2)", 4)
+    assert (disagreement.name, disagreement.n, disagreement.kind) == ("disagreement (iteration 2)", 4, "diversity")
     assert disagreement.accuracy == 0.5 and disagreement.stderr == pytest.approx(math.sqrt(1 / 3) / 2)
     assert distance.name == "embedding distance (iteration 2)" and distance.stderr > 0.0
 

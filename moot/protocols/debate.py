@@ -9,7 +9,7 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.graphs.debate import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.diversity import disagreements, pairwise_distances
+from moot.diversity import METRICS, disagreements, pairwise_distances
 from moot.report import Score, mean_stderr
 from moot.stores import ExperienceRecord
 from moot.stores.embedding import OfflineEmbeddings
@@ -42,5 +42,5 @@ class DebateProtocol(Protocol[DebateConfig]):
         disagreement = mean_stderr(disagreements([[t["answer"] for t in turns] for turns in finals]))
         distance = mean_stderr(pairwise_distances([[t["text"] for t in turns] for turns in finals],
                                                   lambda texts: OfflineEmbeddings().embed_documents(texts)))
-        return [Score(f"disagreement ({suffix})", disagreement[0], len(finals), disagreement[1], iteration),
-                Score(f"embedding distance ({suffix})", distance[0], len(finals), distance[1], iteration)]
+        return [Score(f"{metric} ({suffix})", mean, len(finals), stderr, iteration, kind="diversity")
+                for metric, (mean, stderr) in zip(METRICS, (disagreement, distance))]
