@@ -40,7 +40,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from moot.diversity import METRICS as DIVERSITY
-from moot.report import RunReport, mean_stderr, pyplot
+from moot.report import SINGLE_AGENT, RunReport, mean_stderr, pyplot
 from moot.run_folder import RunFolderInUse
 
 
@@ -188,7 +188,8 @@ def _value(report: dict[str, Any], metric: str, iteration: int) -> float | None:
 
 def aggregate(experiment: Experiment) -> dict[str, Any]:
     """Per arm and iteration: accuracy mean ± standard error over seeds, the mean per-run binomial
-    error, and the diversity metrics' means; only finished runs count.
+    error, and the means of one agent's greedy score and of the diversity metrics; only finished
+    runs count.
 
     Example: see ``tests/test_experiment.py`` (two seeds' reports, hand-computed).
     """
@@ -208,7 +209,7 @@ def aggregate(experiment: Experiment) -> dict[str, Any]:
             point = {"iteration": iteration, "accuracy": round(mean, 4), "stderr_over_seeds": round(se, 4),
                      "stderr_per_run": round(sum(s["stderr"] for s in scores) / len(scores), 4),
                      "seeds": len(scores), "n": scores[0]["n"]}
-            for metric in DIVERSITY:
+            for metric in (SINGLE_AGENT, *DIVERSITY):
                 values = [v for v in (_value(r, metric, iteration) for r in reports) if v is not None]
                 if values:
                     point[metric] = round(sum(values) / len(values), 4)
@@ -266,11 +267,13 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     axes[0].legend(fontsize=7)
     RunReport._save_figure(fig, out / "diversity.png")
     table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
-    for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "disagreement"):
+    for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "one agent, greedy",
+                   "disagreement"):
         table.add_column(column)
     for name, row in rows.items():
         for p in row["curve"]:
             table.add_row(name, str(p["iteration"]), f"{p['accuracy']:.3f}", f"{p['stderr_over_seeds']:.3f}",
-                          f"{p['stderr_per_run']:.3f}", str(p["seeds"]), f"{p.get('disagreement', float('nan')):.2f}")
+                          f"{p['stderr_per_run']:.3f}", str(p["seeds"]), f"{p.get(SINGLE_AGENT, float('nan')):.2f}",
+                          f"{p.get('disagreement', float('nan')):.2f}")
     (console or Console()).print(table)
     return out

@@ -25,7 +25,7 @@ from moot.nodes.role_prompts import PromptedPool
 from moot.prompt_optimization import optimizer_model, propose_prompt, role_traces
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
-from moot.report import ImproveReport, Score
+from moot.report import SINGLE_AGENT, ImproveReport, Score
 from moot.run_folder import RunMode
 from moot.run_loop import RunLoop
 from moot.improve_config import TASK_PROTOCOLS, ImproveConfig
@@ -232,13 +232,13 @@ class ImproveRun(RunLoop[ImproveReport]):
         name, cfg = self.protocol.name, self.protocol_config
 
         def baseline() -> None:
-            self.evaluate("single agent (base)", DEBATE, single, 0)
+            self.evaluate(f"{SINGLE_AGENT} (base)", DEBATE, single, 0)
             self.evaluate(f"{name} (base)", self.protocol, cfg, 0)
 
         def evaluation(iteration: int) -> None:
             self.evaluate(f"{name} (iteration {iteration})", self.protocol, cfg, iteration)
             if self.protocol.single_agent_learns:
-                self.evaluate(f"single agent (iteration {iteration})", DEBATE, single, iteration)
+                self.evaluate(f"{SINGLE_AGENT} (iteration {iteration})", DEBATE, single, iteration)
 
         self.phase("baseline", baseline)
         for iteration in range(1, self.config.iterations + 1):

@@ -71,6 +71,11 @@ class RunReport:
         raise NotImplementedError
 
 
+SINGLE_AGENT = "single agent"
+"""The name of the score of one agent answering alone, greedy: the base model, or after
+training the first agent's adapter (how a trained society is compared with one agent)."""
+
+
 def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
     """Mean and its standard error (sample standard deviation over the square root of n).
 

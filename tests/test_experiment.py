@@ -94,7 +94,8 @@ def report(accuracy: dict[int, float], stderr: float, disagreement: float | None
     for iteration, value in accuracy.items():
         suffix = "base" if iteration == 0 else f"iteration {iteration}"
         scores.append({"name": f"debate ({suffix})", "accuracy": value, "n": 100, "stderr": stderr, "iteration": iteration})
-        scores.append({"name": f"single agent ({suffix})", "accuracy": 0.99, "n": 100, "stderr": 0.0, "iteration": iteration})
+        scores.append({"name": f"single agent ({suffix})", "accuracy": value + 0.1, "n": 100, "stderr": 0.0,
+                       "iteration": iteration})
         if disagreement is not None:
             scores.append({"name": f"disagreement ({suffix})", "accuracy": disagreement, "n": 100, "stderr": 0.0,
                            "iteration": iteration})
@@ -115,6 +116,7 @@ def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
     assert after["accuracy"] == pytest.approx(0.55) and after["stderr_over_seeds"] == pytest.approx(0.05)
     assert base["accuracy"] == pytest.approx(0.15) and base["stderr_per_run"] == pytest.approx(0.04)
     assert after["disagreement"] == pytest.approx(0.3) and after["seeds"] == 2
+    assert after["single agent"] == pytest.approx(0.65)  # one agent's greedy score, mean of (0.6, 0.7)
     out = report_experiment(experiment, tmp_path / "out")
     assert (out / "accuracy.png").stat().st_size > 1000 and (out / "diversity.png").is_file()
     copied = out / "runs" / "debate-trained"
