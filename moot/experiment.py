@@ -242,13 +242,15 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
+    color = {name: f"C{i % 10}" for i, name in enumerate(rows)}  # one colour per arm in both plots
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, row in rows.items():
         xs = [p["iteration"] for p in row["curve"]]
         ys = [p["accuracy"] for p in row["curve"]]
         se = [p["stderr_over_seeds"] or p["stderr_per_run"] for p in row["curve"]]
-        ax.plot(xs, ys, marker="o", label=name)
-        ax.fill_between(xs, [y - e for y, e in zip(ys, se)], [y + e for y, e in zip(ys, se)], alpha=0.15)
+        ax.plot(xs, ys, marker="o", label=name, color=color[name])
+        ax.fill_between(xs, [y - e for y, e in zip(ys, se)], [y + e for y, e in zip(ys, se)], alpha=0.15,
+                        color=color[name])
     ax.set_xlabel("iteration (0: base model)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("held-out accuracy (mean over seeds, ±1 s.e.)")
@@ -260,7 +262,8 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
         for name, row in rows.items():
             points = [p for p in row["curve"] if metric in p]
             if points:
-                axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name)
+                axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name,
+                          color=color[name])
         axis.set_title(metric)
         axis.set_xlabel("iteration")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
