@@ -8,7 +8,9 @@ each replay with the problems in a new random order (the same order for every ca
 how many episodes each allocation spends (until its stopping rule is satisfied, or its
 problems run out), and how often its pick is within ``epsilon`` of the reference best;
 uniform allocation is also stopped at LUCB's episode count, for a same-budget comparison.
-Each is run with Hoeffding and with KL confidence bounds in the stopping rule.
+Each is run with three stopping rules: Hoeffding and KL intervals with the error spread over
+every play count (anytime), and KL intervals with it spread over the problems there are
+(horizon, the default).
 
     python bench/candidate_selection.py        # writes results/candidate-selection/
 """
@@ -83,7 +85,8 @@ def replay(outcomes: dict[str, list[float]], config: CandidateConfig, replays: i
             row["episodes"].append(found.played)
             row["right"].append(float(reference[found.best] >= best - config.epsilon))
             row["separated"].append(float(found.search.separated))
-    return [{"allocation": label, "bounds": config.bounds, "delta": config.delta, "epsilon": config.epsilon,
+    return [{"allocation": label, "bounds": config.bounds, "time_union": config.time_union, "delta": config.delta,
+             "epsilon": config.epsilon,
              "episodes_mean": round(statistics.mean(r["episodes"]), 1), "episodes_sd": round(statistics.pstdev(r["episodes"]), 1),
              "right_rate": round(statistics.mean(r["right"]), 3), "separated_rate": round(statistics.mean(r["separated"]), 3)}
             for label, r in rows.items()]
@@ -100,9 +103,10 @@ def main() -> None:
     n = len(next(iter(outcomes.values())))
     reference = {name: round(sum(o) / n, 3) for name, o in outcomes.items()}
     rows = []
-    for bounds in ("hoeffding", "kl"):
+    for bounds, time_union in (("hoeffding", "anytime"), ("kl", "anytime"), ("kl", "horizon")):
         for epsilon in (0.0, 0.05, 0.1):
-            config = CandidateConfig(count=len(outcomes), delta=0.1, bounds=bounds, epsilon=epsilon, block=1)
+            config = CandidateConfig(count=len(outcomes), delta=0.1, bounds=bounds, time_union=time_union,
+                                     epsilon=epsilon, block=1)
             for row in replay(outcomes, config, args.replays):
                 rows.append(row)
                 print(row)
@@ -110,8 +114,8 @@ def main() -> None:
               "full_uniform_episodes": n * len(outcomes), "rows": rows}
     (args.out / "results.json").write_text(json.dumps(result, indent=1))
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(18, 4.5))
-    labels = [f"{r['allocation'].replace(', ', chr(10))}\n{r['bounds']}, ε={r['epsilon']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(24, 5))
+    labels = [f"{r['allocation'].replace(', ', chr(10))}\n{r['bounds']}, {r['time_union']}\nε={r['epsilon']}" for r in rows]
     ax.bar(labels, [r["episodes_mean"] for r in rows], yerr=[r["episodes_sd"] for r in rows], capsize=5,
            color=["#2f80ed" if r["allocation"] == "lucb" else "#9aa5b1" for r in rows])
     plt.setp(ax.get_xticklabels(), fontsize=7)

@@ -13,7 +13,12 @@ Two uses in moot, one arithmetic:
 
 Rewards are in [0, 1] (a right answer, a won game). The stopping rule's intervals are
 Chernoff bounds in their KL form by default (KL-LUCB, Kaufmann and Kalyanakrishnan 2013),
-which are never wider than Hoeffding's and far narrower for accuracies near 0 or 1.
+which are never wider than Hoeffding's and far narrower for accuracies near 0 or 1. They
+hold at every play count at once: the error ``delta`` is spread by a union bound over play
+counts, either over the at most ``N`` plays an arm can get when that horizon is known
+(``horizon``: ``ln(2 n N / delta)``, the default where a search has a per-arm budget) or
+over every count with weight ``1/u^2`` (``anytime``: ``ln(4 n u^2 / delta)``, which grows
+with the plays).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable, Literal, Sequence
 
 Bounds = Literal["kl", "hoeffding"]
+TimeUnion = Literal["horizon", "anytime"]
 
 
 def exploration_bonus(plays: int, total_plays: int, c: float = math.sqrt(2)) -> float:
@@ -109,28 +115,38 @@ class UCB:
         stats.reward += reward
 
 
-def _union_level(plays: int, n_arms: int, delta: float) -> float:
-    """``ln(4 n u^2 / delta)``: the error ``delta / (2 n u^2)`` spent on each arm and play count."""
-    return math.log(4 * n_arms * plays ** 2 / delta)
+def _union_level(plays: int, n_arms: int, delta: float, horizon: int | None = None) -> float:
+    """The log-level each side of an interval is held to, after ``u`` plays.
+
+    Anytime, ``ln(4 n u^2 / delta)``: ``delta / (2 n u^2)`` of the error on each arm and play
+    count (the sum over u stays below ``delta``). With a horizon ``N`` (no arm is played more
+    than ``N`` times), ``ln(2 n N / delta)``: ``delta / (n N)`` on each arm and play count.
+    """
+    if horizon is None:
+        return math.log(4 * n_arms * plays ** 2 / delta)
+    if plays > horizon:
+        raise ValueError(f"{plays} plays exceed the horizon of {horizon} the error was spread over")
+    return math.log(2 * n_arms * horizon / delta)
 
 
-def confidence_radius(plays: int, n_arms: int, delta: float) -> float:
-    """Anytime Hoeffding radius ``sqrt(ln(4 n u^2 / delta) / (2 u))`` of an arm's mean after ``u`` plays.
+def confidence_radius(plays: int, n_arms: int, delta: float, horizon: int | None = None) -> float:
+    """Hoeffding radius ``sqrt(level / (2 u))`` of an arm's mean after ``u`` plays, at the union level.
 
-    Spending ``delta / (2 n u^2)`` of the error on each arm and play count, every mean stays
-    inside its interval throughout, with probability at least ``1 - delta``, whatever order
-    the arms are played in; so :func:`lucb` and :func:`uniform_best_arm` stop under the same
-    guarantee and their costs compare directly.
+    Every mean stays inside its interval at every play count at once, with probability at
+    least ``1 - delta``, whatever order the arms are played in; so :func:`lucb` and
+    :func:`uniform_best_arm` stop under the same guarantee and their costs compare directly.
 
     Example:
         >>> round(confidence_radius(10, 4, 0.1), 4)      # sqrt(ln(4 * 4 * 100 / 0.1) / 20)
         0.6957
+        >>> round(confidence_radius(10, 4, 0.1, horizon=50), 3)      # sqrt(ln(2 * 4 * 50 / 0.1) / 20)
+        0.644
         >>> confidence_radius(40, 4, 0.1) < confidence_radius(10, 4, 0.1)
         True
     """
     if plays == 0:
         return math.inf
-    return math.sqrt(_union_level(plays, n_arms, delta) / (2 * plays))
+    return math.sqrt(_union_level(plays, n_arms, delta, horizon) / (2 * plays))
 
 
 def kl_bernoulli(p: float, q: float) -> float:
@@ -160,13 +176,13 @@ def _kl_bound(mean: float, level: float, upward: bool) -> float:
 
 @functools.lru_cache(maxsize=1 << 16)  # a search asks for the same (mean, plays) many times
 def confidence_interval(mean: float, plays: int, n_arms: int, delta: float,
-                        bounds: Bounds = "kl") -> tuple[float, float]:
-    """An arm's anytime interval after ``plays`` plays, at the union level of :func:`confidence_radius`.
+                        bounds: Bounds = "kl", horizon: int | None = None) -> tuple[float, float]:
+    """An arm's interval after ``plays`` plays, at the union level of :func:`confidence_radius`.
 
     ``hoeffding`` is ``mean ± confidence_radius``. ``kl`` keeps the q with
-    ``plays * kl(mean, q) <= ln(4 n u^2 / delta)``: by Pinsker's inequality it lies inside the
-    Hoeffding interval, with the same guarantee, and it narrows most where accuracies sit
-    near 0 or 1.
+    ``plays * kl(mean, q) <= level`` (a Chernoff bound on each side): by Pinsker's inequality
+    it lies inside the Hoeffding interval, with the same guarantee, and it narrows most
+    where accuracies sit near 0 or 1. ``horizon``: see :func:`_union_level`.
 
     Example:
         >>> low, high = confidence_interval(0.1, 100, 4, 0.1)
@@ -178,9 +194,9 @@ def confidence_interval(mean: float, plays: int, n_arms: int, delta: float,
     if plays == 0:
         return -math.inf, math.inf
     if bounds == "hoeffding":
-        radius = confidence_radius(plays, n_arms, delta)
+        radius = confidence_radius(plays, n_arms, delta, horizon)
         return mean - radius, mean + radius
-    level = _union_level(plays, n_arms, delta) / plays
+    level = _union_level(plays, n_arms, delta, horizon) / plays
     return _kl_bound(mean, level, upward=False), _kl_bound(mean, level, upward=True)
 
 
@@ -199,8 +215,8 @@ class BestArm:
         return sum(self.plays.values())
 
 
-def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float,
-              bounds: Bounds) -> tuple[Hashable, Hashable | None, bool]:
+def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float, bounds: Bounds,
+              horizon: int | None) -> tuple[Hashable, Hashable | None, bool]:
     """The empirical leader, its strongest challenger (highest upper bound), and whether the
     leader is known to be within ``epsilon`` of the best."""
     arms = list(stats)
@@ -208,7 +224,7 @@ def _best_arm(stats: dict[Hashable, ArmStats], delta: float, epsilon: float,
     others = [a for a in arms if a != leader]
     if not others:
         return leader, None, True
-    interval = {a: confidence_interval(stats[a].mean, stats[a].plays, len(arms), delta, bounds) for a in arms}
+    interval = {a: confidence_interval(stats[a].mean, stats[a].plays, len(arms), delta, bounds, horizon) for a in arms}
     challenger = max(others, key=lambda a: interval[a][1])
     return leader, challenger, interval[leader][0] >= interval[challenger][1] - epsilon
 
@@ -225,7 +241,7 @@ def _found(stats: dict[Hashable, ArmStats], leader: Hashable, separated: bool) -
 
 def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
          epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
-         bounds: Bounds = "kl") -> BestArm:
+         bounds: Bounds = "kl", time_union: TimeUnion = "horizon") -> BestArm:
     """Find the arm with the highest mean reward, sampling adaptively (LUCB1).
 
     Args:
@@ -237,6 +253,8 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
         budget: The most episodes in all; the empirical leader is returned if it runs out.
         per_arm_budget: The most episodes of one arm (e.g. the problems there are).
         bounds: The stopping rule's intervals (:func:`confidence_interval`): ``kl`` or ``hoeffding``.
+        time_union: ``horizon`` spreads the error over ``per_arm_budget`` play counts (when
+            one is given; else, as ``anytime``, over every count).
 
     Example:
         >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
@@ -245,11 +263,11 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
         >>> found.best, found.separated, found.plays["weak"] < found.plays["strong"]
         ('strong', True, True)
     """
-    stats = {arm: ArmStats() for arm in arms}
+    stats, horizon = {arm: ArmStats() for arm in arms}, per_arm_budget if time_union == "horizon" else None
     for arm in arms:
         _play(stats, arm, sample)
     while True:
-        leader, challenger, separated = _best_arm(stats, delta, epsilon, bounds)
+        leader, challenger, separated = _best_arm(stats, delta, epsilon, bounds, horizon)
         pair = (leader,) if challenger is None else (leader, challenger)
         exhausted = per_arm_budget is not None and max(stats[a].plays for a in pair) >= per_arm_budget
         if separated or challenger is None or exhausted or sum(s.plays for s in stats.values()) + 2 > budget:
@@ -260,7 +278,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
 
 def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, delta: float = 0.1,
                      epsilon: float = 0.0, budget: int = 1000, per_arm_budget: int | None = None,
-                     bounds: Bounds = "kl") -> BestArm:
+                     bounds: Bounds = "kl", time_union: TimeUnion = "horizon") -> BestArm:
     """The baseline: play every arm in turn, with the same stopping rule as :func:`lucb`.
 
     Example:
@@ -270,11 +288,11 @@ def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int],
         >>> found.best, found.episodes > lucb(list(means), stream, delta=0.1).episodes
         ('strong', True)
     """
-    stats = {arm: ArmStats() for arm in arms}
+    stats, horizon = {arm: ArmStats() for arm in arms}, per_arm_budget if time_union == "horizon" else None
     while True:
         for arm in arms:
             _play(stats, arm, sample)
-        leader, _, separated = _best_arm(stats, delta, epsilon, bounds)
+        leader, _, separated = _best_arm(stats, delta, epsilon, bounds, horizon)
         exhausted = per_arm_budget is not None and stats[leader].plays >= per_arm_budget
         if separated or exhausted or sum(s.plays for s in stats.values()) + len(arms) > budget:
             return _found(stats, leader, separated)

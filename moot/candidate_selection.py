@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Literal, Sequence
 
-from moot.bandits import BestArm, Bounds, lucb, uniform_best_arm
+from moot.bandits import BestArm, Bounds, TimeUnion, lucb, uniform_best_arm
 
 Allocation = Literal["lucb", "uniform"]
 
@@ -39,6 +39,9 @@ class CandidateConfig:
         bounds: The stopping rule's confidence intervals: kl (Chernoff bounds in KL form,
             never wider than Hoeffding's, so the search stops sooner at the same delta) or
             hoeffding.
+        time_union: How the error is spread over play counts: horizon (over the at most
+            as many episodes as there are problems: a fixed, narrower level) or anytime
+            (over every count, a level that grows with the episodes).
         epsilon: A pick within this much accuracy of the best counts as right.
         block: Episodes of one candidate played together (they batch on the engine).
     """
@@ -48,6 +51,7 @@ class CandidateConfig:
     allocation: Allocation = "lucb"
     delta: float = 0.1
     bounds: Bounds = "kl"
+    time_union: TimeUnion = "horizon"
     epsilon: float = 0.05
     block: int = 8
 
@@ -99,5 +103,5 @@ def select_candidate(candidates: Sequence[Hashable], play: Callable[[Hashable, i
 
     search = (lucb if config.allocation == "lucb" else uniform_best_arm)(
         list(candidates), sample, delta=config.delta, epsilon=config.epsilon, bounds=config.bounds,
-        budget=len(candidates) * episodes_per_candidate, per_arm_budget=episodes_per_candidate)
+        time_union=config.time_union, budget=len(candidates) * episodes_per_candidate, per_arm_budget=episodes_per_candidate)
     return Selection(search.best, search, sum(len(o) for o in cache.values()))

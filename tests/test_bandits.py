@@ -85,3 +85,39 @@ def test_kl_stopping_spends_fewer_episodes_for_the_same_pick():
         kl, hoeffding = (search(list(means), stream, delta=0.1, budget=5000, bounds=b) for b in ("kl", "hoeffding"))
         assert kl.best == hoeffding.best == "b" and kl.separated and hoeffding.separated
         assert kl.episodes < hoeffding.episodes
+
+
+def test_a_known_horizon_gives_a_fixed_level_below_the_anytime_one_once_arms_are_played():
+    assert confidence_radius(8, 2, 0.05, horizon=100) == pytest.approx(math.sqrt(math.log(2 * 2 * 100 / 0.05) / 16))
+    anytime, horizon = (confidence_interval(0.2, 300, 4, 0.1, "kl", h) for h in (None, 300))
+    assert anytime[0] < horizon[0] < 0.2 < horizon[1] < anytime[1]
+    with pytest.raises(ValueError, match="exceed the horizon"):
+        confidence_interval(0.2, 301, 4, 0.1, "kl", 300)
+
+
+def test_horizon_intervals_hold_at_every_play_count_at_once():
+    # 1,000 streams of 100 Bernoulli(0.3) draws: the share of streams whose mean ever leaves
+    # its interval must stay below delta (the union bound makes it far smaller).
+    horizon, delta, p = 100, 0.2, 0.3
+    interval = {(k, u): confidence_interval(k / u, u, 1, delta, "kl", horizon)
+                for u in range(1, horizon + 1) for k in range(u + 1)}
+    rng, escaped = random.Random(0), 0
+    for _ in range(1000):
+        k = 0
+        for u in range(1, horizon + 1):
+            k += rng.random() < p
+            low, high = interval[(k, u)]
+            if not low <= p <= high:
+                escaped += 1
+                break
+    assert escaped / 1000 <= delta
+
+
+def test_a_known_horizon_stops_sooner_for_the_same_pick():
+    means = {"base": 0.1, "a": 0.25, "b": 0.45}
+    stream = lambda arm, k: float(random.Random(f"{arm}-{k}").random() < means[arm])  # noqa: E731
+    for search in (lucb, uniform_best_arm):
+        fixed, anytime = (search(list(means), stream, delta=0.1, budget=3000, per_arm_budget=1000, time_union=t)
+                          for t in ("horizon", "anytime"))
+        assert fixed.best == anytime.best == "b" and fixed.separated and anytime.separated
+        assert fixed.episodes < anytime.episodes
