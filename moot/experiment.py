@@ -248,7 +248,8 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
         xs = [p["iteration"] for p in row["curve"]]
         ys = [p["accuracy"] for p in row["curve"]]
         se = [p["stderr_over_seeds"] or p["stderr_per_run"] for p in row["curve"]]
-        ax.plot(xs, ys, marker="o", label=name, color=color[name])
+        seeds = max(p["seeds"] for p in row["curve"])
+        ax.plot(xs, ys, marker="o", label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})", color=color[name])
         ax.fill_between(xs, [y - e for y, e in zip(ys, se)], [y + e for y, e in zip(ys, se)], alpha=0.15,
                         color=color[name])
     ax.set_xlabel("iteration (0: base model)")
