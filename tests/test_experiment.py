@@ -148,6 +148,19 @@ def test_a_debates_diversity_scores_carry_their_standard_error_over_questions():
     assert distance.name == "embedding distance (iteration 2)" and distance.stderr > 0.0
 
 
+def test_a_reports_plot_puts_diversity_on_its_own_axis(tmp_path, monkeypatch):
+    from moot.report import ImproveReport, RunReport, Score
+
+    saved = []
+    monkeypatch.setattr(RunReport, "_save_figure", staticmethod(lambda fig, path: saved.append(fig) or path))
+    scores = [Score("debate (base)", 0.2, 10, 0.1), Score("disagreement (base)", 0.9, 10, 0.1, kind="diversity"),
+              Score("debate (iteration 1)", 0.5, 10, 0.2, 1)]
+    ImproveReport(str(tmp_path), "debate", "arith", "test", scores).plot(tmp_path / "report.png")
+    accuracy_axis, diversity_axis = saved[0].axes
+    assert [t.get_text() for t in accuracy_axis.get_xticklabels()] == ["debate (base)", "debate (iteration 1)"]
+    assert [t.get_text() for t in diversity_axis.get_xticklabels()] == ["disagreement (base)"]
+
+
 def test_a_tiny_experiment_runs_on_the_tiny_model_and_is_skipped_when_rerun(tiny_model_dir, tmp_path):
     experiment = Experiment.load(write(tmp_path, str(tiny_model_dir)).as_posix(), tmp_path / "runs")
     only_base = Experiment(experiment.name, experiment.arms[:1], (0,), experiment.settings, experiment.runs_dir)
