@@ -220,7 +220,8 @@ def aggregate(experiment: Experiment) -> dict[str, Any]:
 
 
 def report_experiment(experiment: Experiment, out_dir: str | Path | None = None, console: Console | None = None) -> Path:
-    """Write ``experiment.json``, ``accuracy.png`` and ``diversity.png`` for what has finished; print the table.
+    """Write ``experiment.json``, ``accuracy.png`` and (where an arm has several agents)
+    ``diversity.png`` for what has finished; print the table.
 
     With ``out_dir`` (e.g. under ``results/``), every finished run's own ``report.json`` and
     ``report.png`` are copied beside them, under ``runs/<arm>/seed<k>/``.
@@ -258,18 +259,19 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     ax.set_title(experiment.name)
     ax.legend(fontsize=7)
     RunReport._save_figure(fig, out / "accuracy.png")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in zip(axes, DIVERSITY):
-        for name, row in rows.items():
-            points = [p for p in row["curve"] if metric in p]
-            if points:
-                axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name,
-                          color=color[name])
-        axis.set_title(metric)
-        axis.set_xlabel("iteration")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize=7)
-    RunReport._save_figure(fig, out / "diversity.png")
+    if any(metric in p for row in rows.values() for p in row["curve"] for metric in DIVERSITY):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for axis, metric in zip(axes, DIVERSITY):
+            for name, row in rows.items():
+                points = [p for p in row["curve"] if metric in p]
+                if points:
+                    axis.plot([p["iteration"] for p in points], [p[metric] for p in points], marker="o", label=name,
+                              color=color[name])
+            axis.set_title(metric)
+            axis.set_xlabel("iteration")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[0].legend(fontsize=7)
+        RunReport._save_figure(fig, out / "diversity.png")
     table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
     for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "one agent, greedy",
                    "disagreement"):
