@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import signal
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -41,7 +42,10 @@ from moot.training.negotiation_warm_start import WarmStartConfig
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(help="moot: multi-agent LLM systems that improve themselves.", no_args_is_help=True)
-console = Console()
+LOG_WIDTH = 200
+"""Columns of output that is not a terminal: long runs write to logs (``nohup ... > log``),
+where rich's default of 80 columns would wrap every report table."""
+console = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
 
 
 def _interrupt(signum: int, frame: object) -> None:

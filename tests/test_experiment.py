@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,17 @@ def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
     assert (out / "accuracy.png").stat().st_size > 1000 and (out / "diversity.png").is_file()
     copied = out / "runs" / "debate-trained"
     assert sorted(p.name for p in copied.iterdir()) == ["seed0", "seed1"] and (copied / "seed1" / "report.json").is_file()
+
+
+def test_the_report_table_is_not_wrapped_in_a_log_file(tmp_path):
+    experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
+    folder = experiment.run_dir(experiment.arms[1], 0)
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps(report({0: 0.2, 1: 0.5}, 0.04, 0.4)))
+    command = [sys.executable, "-c", "from moot.cli import app; app()", "experiment", "report", str(tmp_path / "tiny.toml"),
+               "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    log = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # a pipe, as under nohup
+    assert any("Debate, trained" in line and "0.500" in line and "0.60" in line for line in log.splitlines()), log
 
 
 def test_diversity_metrics_match_hand_computed_values():
