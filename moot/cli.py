@@ -351,7 +351,8 @@ def experiment_report(
 
     with _errors_exit_cleanly():
         folder = report_experiment(Experiment.load(file, runs_dir), out, console=console)
-    console.print(f"report: {folder / 'experiment.json'}  plots: {folder / 'accuracy.png'}, {folder / 'diversity.png'}")
+    plots = [str(folder / name) for name in ("accuracy.png", "diversity.png") if (folder / name).is_file()]
+    console.print(f"report: {folder / 'experiment.json'}  plots: {', '.join(plots)}")
 
 
 @app.command()
