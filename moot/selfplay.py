@@ -57,10 +57,14 @@ class SeatResult:
     win_se: float
     deal_rate: float
     invalid_rate: float
+    opponent: str = FROZEN_BASE
+    """The version of the other seat it played: the frozen base, or in a robustness pairing
+    one of that seat's versions (``base``, ``it1``, ...)."""
 
 
-def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | None]) -> SeatResult:
-    """Summarize ``seat``'s games; a crashed game counts as no deal, zero utility, a loss."""
+def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | None],
+                opponent: str = FROZEN_BASE) -> SeatResult:
+    """Summarize ``seat``'s games against ``opponent``; a crashed game counts as no deal, zero utility, a loss."""
     utilities, wins, deals, invalid, turns = [], [], [], 0, 0
     for state in states:
         if state is None:
@@ -76,7 +80,8 @@ def seat_result(iteration: int, pairing: str, seat: str, states: list[dict | Non
     utility, utility_se = mean_stderr(utilities)
     win, win_se = mean_stderr(wins)
     return SeatResult(iteration, pairing, seat, len(states), round(utility, 3), round(utility_se, 3), round(win, 3),
-                      round(win_se, 3), round(sum(deals) / max(1, len(deals)), 3), round(invalid / max(1, turns), 3))
+                      round(win_se, 3), round(sum(deals) / max(1, len(deals)), 3), round(invalid / max(1, turns), 3),
+                      opponent)
 
 
 @dataclass
@@ -90,7 +95,7 @@ class SelfPlayReport(RunReport):
     league: dict[str, Any] = field(default_factory=dict)
     """Per iteration and learning seat: games against each opponent version, and how many that version won."""
     robustness: list[SeatResult] = field(default_factory=list)
-    """Each final seat against every version of the other seat (pairing: the version)."""
+    """Each final seat against every version of the other seat (``opponent``: the version)."""
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         super().restore({**snapshot, "results": [SeatResult(**r) for r in snapshot["results"]],
@@ -101,7 +106,7 @@ class SelfPlayReport(RunReport):
         fig, axes = plt.subplots(1, 3 if self.robustness else 2, figsize=(15 if self.robustness else 10, 4))
         seats = sorted({r.seat for r in self.results})
         for seat in seats:
-            rows = sorted((r for r in self.results if r.seat == seat and (r.iteration == 0 or "vs frozen" in r.pairing)),
+            rows = sorted((r for r in self.results if r.seat == seat and r.opponent == FROZEN_BASE),
                           key=lambda r: r.iteration)
             x = [r.iteration for r in rows]
             axes[0].errorbar(x, [r.win_rate for r in rows], yerr=[r.win_se for r in rows], marker="o", capsize=4, label=seat)
@@ -118,8 +123,7 @@ class SelfPlayReport(RunReport):
 
     def _heat_map(self, ax: Any) -> None:
         seats = sorted({r.seat for r in self.robustness})
-        # Pairings read "vs <other seat> <version>": one column per version of the other seat.
-        rate = {(r.seat, r.pairing.rsplit(" ", 1)[-1]): r.win_rate for r in self.robustness}
+        rate = {(r.seat, r.opponent): r.win_rate for r in self.robustness}  # one column per version of the other seat
         versions = list(dict.fromkeys(version for _, version in rate))
         grid = [[rate.get((seat, version), math.nan) for version in versions] for seat in seats]
         image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="RdYlGn")
@@ -247,7 +251,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
                 label = f"vs {other} {version}"
                 states = self.play_games({seat: seat, other: role}, self.config.robustness_games, split="eval",
                                          iteration=iteration, label=f"final {seat} {label}")
-                self.report.robustness.append(seat_result(iteration, label, seat, states))
+                self.report.robustness.append(seat_result(iteration, label, seat, states, opponent=version))
 
     def warm_start(self) -> None:
         """Train one adapter on scripted games (both seats' turns)."""

@@ -125,7 +125,8 @@ def test_the_ucb_league_draws_opponents_from_every_version_and_scores_robustness
     assert pool.folders[pool.registry.current("buyer-it1")] == tmp_path / "run" / "adapters" / "it1" / "buyer"
     assert set(report.league["it3"]["buyer"]) == {"base", "it1", "it2"}
     # robustness: each final seat against every version of the other seat
-    assert {(r.seat, r.pairing) for r in report.robustness} == {
-        (seat, f"vs {other} {v}") for seat, other in (("seller", "buyer"), ("buyer", "seller"))
+    assert {(r.seat, r.pairing, r.opponent) for r in report.robustness} == {
+        (seat, f"vs {other} {v}", v) for seat, other in (("seller", "buyer"), ("buyer", "seller"))
         for v in ("base", "it1", "it2", "it3")}
+    assert {r.opponent for r in report.results} == {FROZEN_BASE}
     assert (tmp_path / "run" / "selfplay_report.png").is_file()
