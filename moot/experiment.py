@@ -149,17 +149,18 @@ def run_experiment(experiment: Experiment, console: Console | None = None, pool:
     from moot.improve import ImproveRun
 
     console = console or Console()
-    jobs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]
+    runs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]
+    jobs = [(arm, seed) for arm, seed in runs if not experiment.finished(arm, seed)]
+    if len(jobs) < len(runs):
+        console.print(f"{experiment.name}: {len(runs) - len(jobs)} of {len(runs)} runs finished before; skipped")
     wall: dict[str, float] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
+        # Only the runs still to do count: skipped ones, done in no time, would make the estimate of the time left absurd.
         suite = progress.add_task(f"experiment {experiment.name}", total=len(jobs))
         for arm, seed in jobs:
             folder = experiment.run_dir(arm, seed)
-            if experiment.finished(arm, seed):
-                progress.advance(suite)
-                continue
             config = experiment.config(arm, seed)
             mode = "resume" if (folder / "config.json").is_file() else "new"
             progress.update(suite, description=f"{experiment.name}: {arm.name}, seed {seed}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from moot import experiment as experiment_module
 from moot.diversity import disagreements, pairwise_distances
@@ -83,9 +85,13 @@ def test_finished_runs_are_skipped_interrupted_ones_resume_and_stale_ones_restar
     stale.mkdir(parents=True)
     (stale / "config.json").write_text(json.dumps({"stale": True}))
     FakeRun.calls = []
-    run_experiment(experiment)
+    console = Console(record=True, width=200, file=io.StringIO())
+    run_experiment(experiment, console=console)
     assert FakeRun.calls == [("base-only/seed1", "new"), ("debate-trained/seed0", "resume"),
                              ("debate-trained/seed1", "overwrite")]
+    shown = console.export_text()
+    # the progress view counts only the runs left to do, so its estimate of the time left is theirs
+    assert "1 of 4 runs finished before; skipped" in shown and "3/3" in shown and "4/4" not in shown, shown
     FakeRun.calls = []
     run_experiment(experiment)
     assert FakeRun.calls == []  # everything finished: nothing runs again
