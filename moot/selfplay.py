@@ -92,6 +92,7 @@ class SelfPlayReport(RunReport):
 
     game: str
     results: list[SeatResult] = field(default_factory=list)
+    """Per iteration, each seat against the frozen base (iteration 0: the base against itself)."""
     league: dict[str, Any] = field(default_factory=dict)
     """Per iteration and learning seat: games against each opponent version, and how many that version won."""
     robustness: list[SeatResult] = field(default_factory=list)
@@ -106,8 +107,7 @@ class SelfPlayReport(RunReport):
         fig, axes = plt.subplots(1, 3 if self.robustness else 2, figsize=(15 if self.robustness else 10, 4))
         seats = sorted({r.seat for r in self.results})
         for seat in seats:
-            rows = sorted((r for r in self.results if r.seat == seat and r.opponent == FROZEN_BASE),
-                          key=lambda r: r.iteration)
+            rows = sorted((r for r in self.results if r.seat == seat), key=lambda r: r.iteration)
             x = [r.iteration for r in rows]
             axes[0].errorbar(x, [r.win_rate for r in rows], yerr=[r.win_se for r in rows], marker="o", capsize=4, label=seat)
             axes[1].errorbar(x, [r.mean_utility for r in rows], yerr=[r.utility_se for r in rows], marker="o", capsize=4, label=seat)
