@@ -350,9 +350,7 @@ def experiment_report(
     from moot.experiment import Experiment, report_experiment
 
     with _errors_exit_cleanly():
-        folder = report_experiment(Experiment.load(file, runs_dir), out, console=console)
-    plots = [str(folder / name) for name in ("accuracy.png", "diversity.png") if (folder / name).is_file()]
-    console.print(f"report: {folder / 'experiment.json'}  plots: {', '.join(plots)}")
+        report_experiment(Experiment.load(file, runs_dir), out, console=console)
 
 
 @app.command()

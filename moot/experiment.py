@@ -222,7 +222,7 @@ def aggregate(experiment: Experiment) -> dict[str, Any]:
 
 def report_experiment(experiment: Experiment, out_dir: str | Path | None = None, console: Console | None = None) -> Path:
     """Write ``experiment.json``, ``accuracy.png`` and (where an arm has several agents)
-    ``diversity.png`` for what has finished; print the table.
+    ``diversity.png`` for what has finished; print the table and where they went.
 
     With ``out_dir`` (e.g. under ``results/``), every finished run's own ``report.json`` and
     ``report.png`` are copied beside them, under ``runs/<arm>/seed<k>/``.
@@ -259,7 +259,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
     ax.set_ylabel("held-out accuracy (mean over seeds, ±1 s.e.)")
     ax.set_title(experiment.name)
     ax.legend(fontsize=7)
-    RunReport._save_figure(fig, out / "accuracy.png")
+    plots = [RunReport._save_figure(fig, out / "accuracy.png")]
     if any(metric in p for row in rows.values() for p in row["curve"] for metric in DIVERSITY):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for axis, metric in zip(axes, DIVERSITY):
@@ -272,7 +272,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
             axis.set_xlabel("iteration")
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0].legend(fontsize=7)
-        RunReport._save_figure(fig, out / "diversity.png")
+        plots.append(RunReport._save_figure(fig, out / "diversity.png"))
     table = Table(title=f"{experiment.name}: held-out accuracy, mean over seeds")
     for column in ("arm", "iteration", "accuracy", "± s.e. (seeds)", "± s.e. (per run)", "seeds", "one agent, greedy",
                    "disagreement"):
@@ -282,5 +282,7 @@ def report_experiment(experiment: Experiment, out_dir: str | Path | None = None,
             table.add_row(name, str(p["iteration"]), f"{p['accuracy']:.3f}", f"{p['stderr_over_seeds']:.3f}",
                           f"{p['stderr_per_run']:.3f}", str(p["seeds"]), f"{p.get(SINGLE_AGENT, float('nan')):.2f}",
                           f"{p.get('disagreement', float('nan')):.2f}")
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    console.print(f"report: {out / 'experiment.json'}  plots: {', '.join(map(str, plots))}")
     return out
