@@ -22,7 +22,7 @@ from moot.nodes import LocalEngine, LocalModelPool, ModelPool
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.vllm_pool import VLLMModelPool
 from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
-from moot.tasks import arithmetic_task
+from moot.evaluation.tasks import arithmetic_task
 
 
 class TokenCounter(BaseCallbackHandler):

@@ -25,12 +25,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from moot.candidate_selection import CandidateConfig, select_candidate
-from moot.gate import TaskGate
+from moot.selection.candidates import CandidateConfig, select_candidate
+from moot.promotion.gate import TaskGate
 from moot.nodes import DebateConfig, LocalEngine, LocalModelPool
 from moot.protocols import DEBATE
-from moot.report import pyplot
-from moot.tasks import SplitSizes, arithmetic_task
+from moot.evaluation.report import pyplot
+from moot.evaluation.tasks import SplitSizes, arithmetic_task
 
 ROLE = "debater-0"
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moot.live import latency_while_distilling
+from moot.loops.live import latency_while_distilling
 
 
 def main() -> None:

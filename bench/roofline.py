@@ -27,7 +27,7 @@ import torch
 from moot.nodes import LocalEngine, SamplingParams
 from moot.nodes.serving.compute_dtype import cpu_flags, has_bf16_matrix_units
 from moot.nodes.debate import DebateConfig, agent_conversation
-from moot.tasks import arithmetic_task
+from moot.evaluation.tasks import arithmetic_task
 
 
 def model_shapes(config) -> dict[str, tuple[int, int]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from moot.nodes import LocalEngine, LocalModelPool
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.stores import ExperienceLibrary, ExperienceRecord
-from moot.tasks import arithmetic_task
+from moot.evaluation.tasks import arithmetic_task
 
 
 def round_throughput(pool: LocalModelPool, rows: int, max_tokens: int) -> dict:

@@ -2,7 +2,7 @@
 
 The error ``delta`` is spread over play counts either ``anytime`` (every count, level
 ``ln(4 n u^2 / delta)``) or over a known ``horizon`` of N problems per candidate (level
-``ln(2 n N / delta)``): :mod:`moot.bandits`. Bernoulli candidates at accuracies like moot's,
+``ln(2 n N / delta)``): :mod:`moot.selection.bandits`. Bernoulli candidates at accuracies like moot's,
 seeded streams, the same streams for both rules; N from 300 to 3,000 problems.
 
     python bench/stopping_rule.py        # writes results/stopping-rule/results.json
@@ -16,7 +16,7 @@ import random
 import statistics
 from pathlib import Path
 
-from moot.bandits import lucb
+from moot.selection.bandits import lucb
 
 CASES = {
     "0.10 / 0.25 / 0.45": {"base": 0.1, "a": 0.25, "b": 0.45},

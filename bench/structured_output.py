@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from moot.nodes import LocalChatModel, LocalEngine
 from moot.nodes.serving.constrained_decoding import Grammar
-from moot.report import mean_stderr
+from moot.evaluation.report import mean_stderr
 
 CITIES = ["Paris", "Lyon", "Rome", "Milan", "Berlin", "Hamburg", "Madrid", "Lisbon", "Vienna", "Prague"]
 

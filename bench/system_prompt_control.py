@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from moot.gate import TaskGate
+from moot.promotion.gate import TaskGate
 from moot.nodes import DebateConfig, LocalEngine, LocalModelPool
 from moot.nodes.role_prompts import PromptedPool
 from moot.protocols import DEBATE
-from moot.report import mean_stderr
-from moot.tasks import SplitSizes, arithmetic_task
+from moot.evaluation.report import mean_stderr
+from moot.evaluation.tasks import SplitSizes, arithmetic_task
 
 KEPT = Path("runs/prompts-vs-lora/optimized-prompts/seed0/report.json")
 

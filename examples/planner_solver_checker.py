@@ -22,11 +22,11 @@ from langgraph.graph import END, START, StateGraph
 
 from moot import LearnerConfig, LocalModelPool, LoraTrainingConfig, SplitSizes, TaskGate, arithmetic_task
 from moot.graphs import ChainState
-from moot.learner import Learner
+from moot.live.learner import Learner
 from moot.nodes import ChainConfig, ChainStep, ModelPool
 from moot.nodes.answers import parse_number, safe_parse
 from moot.nodes.chain import make_step_node
-from moot.report import Score
+from moot.evaluation.report import Score
 from moot.stores.record_schema import Outcome
 
 TEAM = ChainConfig(steps=(

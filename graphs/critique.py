@@ -15,7 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.nodes.critique import (
     Attempt,
     CritiqueConfig,
-    Feedback,
+    Critique,
     Verdict,
     make_actor_node,
     make_critic_node,
@@ -31,7 +31,7 @@ class CritiqueState(TypedDict, total=False):
     question: str
     attempts: Annotated[list[Attempt], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
-    feedback: Annotated[list[Feedback], operator.add]
+    feedback: Annotated[list[Critique], operator.add]
     final_answer: str | None
     final_verdict: bool | None
 

@@ -18,23 +18,22 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.console import Console
 
-from moot.candidate_selection import Allocation, CandidateConfig
-from moot.config_options import field_default, field_help, option
-from moot.improve_config import EvalSplit, ImproveConfig, TaskProtocol
-from moot.learner_config import LearnerConfig
-from moot.live_config import LiveConfig
+from moot.selection.candidates import Allocation, CandidateConfig
+from moot.cli_options import field_default, field_help, option
+from moot.loops.improve_config import EvalSplit, ImproveConfig, TaskProtocol
+from moot.live.learner_config import LearnerConfig
+from moot.loops.live_config import LiveConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig, RoleScheme
 from moot.nodes.serving.compute_dtype import DtypeChoice
 from moot.nodes.serving.vllm_server import VLLMServerConfig
-from moot.prompt_optimization import PromptOptimizationConfig
+from moot.selection.prompts import PromptOptimizationConfig
 from moot.protocols.augmentation_config import AugmentationConfig
-from moot.run_config import Backend, BackendConfig, RunConfig
-from moot.selfplay_config import GameVariant, League, SelfPlayConfig
-from moot.tasks import SplitSizes
-from moot.training.examples import CurationConfig, Target
+from moot.runs.config import Backend, BackendConfig, RunConfig
+from moot.loops.selfplay_config import GameVariant, League, SelfPlayConfig
+from moot.evaluation.tasks import SplitSizes
+from moot.training.examples import CurationConfig, NegotiationFilter, Target
 from moot.training.lora_sft import LoraTrainingConfig
-from moot.training.negotiation import NegotiationFilter
 from moot.training.negotiation_warm_start import WarmStartConfig
 
 # moot shows its own progress; transformers' per-load "Loading weights" bars (which it reads
@@ -110,7 +109,7 @@ class RunOptions:
                              self.request_timeout, self.dtype, self.api_key)
 
     def run_config(self, run_dir: Path) -> dict[str, Any]:
-        """The :class:`~moot.run_config.RunConfig` fields these options set."""
+        """The :class:`~moot.runs.config.RunConfig` fields these options set."""
         return {"seed": self.seed, "max_examples_per_role": self.max_examples, "run_dir": run_dir,
                 "library": self.library, "concurrency": self.concurrency, "backend": self.backend_config()}
 
@@ -205,7 +204,7 @@ def improve(
     run: RunOptions,
 ) -> None:
     """Play episodes, learn one LoRA adapter per role from the successes, hot-swap, evaluate."""
-    from moot.improve import improve as run_improve
+    from moot.loops.improve import improve as run_improve
     from moot.nodes.chain import ChainConfig
 
     if protocol != "debate" and (agents is not None or rounds is not None):
@@ -246,8 +245,8 @@ def selfplay(
     eval_games: int = option(SelfPlayConfig, "eval_games", min=1),
     variant: GameVariant = option(SelfPlayConfig, "variant"),
     max_turns: Optional[int] = option(SelfPlayConfig, "max_turns", min=1),
-    keep: NegotiationFilter = option(SelfPlayConfig, "keep"),
-    utility_threshold: float = option(SelfPlayConfig, "utility_threshold"),
+    keep: NegotiationFilter = option(CurationConfig, "keep"),
+    utility_threshold: float = option(CurationConfig, "utility_threshold"),
     temperature: float = option(SelfPlayConfig, "temperature", min=0.0),
     max_tokens: int = option(SelfPlayConfig, "max_tokens", min=1),
     constrain_actions: bool = option(SelfPlayConfig, "constrain_actions"),
@@ -263,14 +262,14 @@ def selfplay(
 ) -> None:
     """Negotiation self-play: play, log every turn, train each side, hot-swap, play the frozen base."""
     from moot.nodes.negotiation_rules import GAMES
-    from moot.selfplay import selfplay as run_selfplay
+    from moot.loops.selfplay import selfplay as run_selfplay
 
     if game not in GAMES:
         raise typer.BadParameter(f"choose one of {', '.join(GAMES)}", param_hint="GAME")
     with _errors_exit_cleanly():
         config = SelfPlayConfig(
             game=game, variant=variant, max_turns=max_turns, games=games, eval_games=eval_games, iterations=iterations,
-            keep=keep, utility_threshold=utility_threshold, temperature=temperature, max_tokens=max_tokens,
+            curation=CurationConfig(keep=keep, utility_threshold=utility_threshold), temperature=temperature, max_tokens=max_tokens,
             constrain_actions=constrain_actions, league=league, robustness_games=robustness_games,
             warm_start=WarmStartConfig(games=warm_start_games, seed=run.seed), lora=run.lora(epochs=epochs),
             **run.run_config(run_dir or Path("runs") / f"selfplay-{game}-{datetime.now():%Y%m%d-%H%M%S}"),
@@ -305,7 +304,7 @@ def live(
     run: RunOptions,
 ) -> None:
     """Serve a stream of traffic while the live learner distils, gates and hot-swaps behind it."""
-    from moot.live import live as run_live
+    from moot.loops.live import live as run_live
 
     with _errors_exit_cleanly():
         config = LiveConfig(
@@ -330,7 +329,7 @@ def experiment_run(
     runs_dir: Annotated[Path, typer.Option(help="Where each arm's run folders go.")] = Path("runs"),
 ) -> None:
     """Run every (arm, seed) not finished yet: finished runs are skipped, interrupted ones resume."""
-    from moot.experiment import Experiment, report_experiment, run_experiment
+    from moot.loops.experiment import Experiment, report_experiment, run_experiment
 
     with _errors_exit_cleanly():
         experiment = Experiment.load(file, runs_dir)
@@ -347,7 +346,7 @@ def experiment_report(
     out: Annotated[Optional[Path], typer.Option(help="Where experiment.json and the plots go (default: runs/<name>).")] = None,
 ) -> None:
     """One table and plots of what has finished: mean over seeds ± its standard error, per arm and iteration."""
-    from moot.experiment import Experiment, report_experiment
+    from moot.loops.experiment import Experiment, report_experiment
 
     with _errors_exit_cleanly():
         report_experiment(Experiment.load(file, runs_dir), out, console=console)
@@ -359,7 +358,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Where the combined report.json and report.png go.")] = Path("runs/combined"),
 ) -> None:
     """Put several runs' held-out scores in one table and plot (e.g. --augment vs --no-augment)."""
-    from moot.report import combine_reports
+    from moot.evaluation.report import combine_reports
 
     missing = [str(r) for r in runs if not (r / "report.json").is_file()]
     if missing:

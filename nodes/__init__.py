@@ -19,6 +19,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "few_shot_memory": ["FewShotMemory"],
         "negotiation": ["NegotiationConfig"],
         "negotiation_rules": ["GAMES", "game_spec"],
-        "serving": ["AdapterRegistry", "Completion", "LocalChatModel", "LocalEngine", "LocalModelPool", "ModelPool", "SamplingParams", "SharedModelPool", "VLLMModelPool"],
+        "serving": ["AdapterRegistry", "Completion", "LocalChatModel", "LocalEngine", "LocalModelPool", "ModelPool", "PoolWrapper", "SamplingParams", "SharedModelPool", "VLLMModelPool"],
     },
 )

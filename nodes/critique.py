@@ -80,12 +80,12 @@ class Verdict(TypedDict):
     parsed: bool
 
 
-class Feedback(TypedDict):
+class Critique(TypedDict):
     index: int
     text: str
 
 
-def actor_messages(config: CritiqueConfig, question: str, attempts: list[Attempt], feedback: list[Feedback]) -> list[dict[str, str]]:
+def actor_messages(config: CritiqueConfig, question: str, attempts: list[Attempt], feedback: list[Critique]) -> list[dict[str, str]]:
     """The actor's conversation: the question, then each earlier answer and its feedback."""
     messages = [{"role": "user", "content": question}]
     notes = {f["index"]: f["text"] for f in feedback}
@@ -128,6 +128,6 @@ def make_critic_node(pool: ModelPool, config: CritiqueConfig) -> Callable[[dict]
         latest = max(state["attempts"], key=lambda a: a["index"])
         prompt = config.prompts.critic.format(question=state["question"], answer=latest["text"])
         text = _ask(pool, "critic", config.critic_max_tokens, config.temperature, latest["index"], [{"role": "user", "content": prompt}])
-        return {"feedback": [Feedback(index=latest["index"], text=text)]}
+        return {"feedback": [Critique(index=latest["index"], text=text)]}
 
     return critic

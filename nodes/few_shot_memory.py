@@ -20,7 +20,7 @@ from moot.stores import ExperienceLibrary
 from moot.stores.experience_library import input_text
 
 from .few_shot_config import FewShotConfig
-from .serving.model_pool import ModelPool
+from .serving.model_pool import ModelPool, PoolWrapper
 
 
 class FewShotMemory:
@@ -83,8 +83,7 @@ class FewShotMemory:
         return RunnableLambda(self._with_examples, name=f"few_shot_memory[{self.role}]") | model
 
 
-
-class RememberingPool(ModelPool):
+class RememberingPool(PoolWrapper):
     """A pool whose every role's model shows the role's few-shot memory (same backend, same adapters).
 
     Example:
@@ -99,8 +98,8 @@ class RememberingPool(ModelPool):
 
     def __init__(self, pool: ModelPool, library: ExperienceLibrary, config: FewShotConfig = FewShotConfig(),
                  where: dict[str, Any] | None = None) -> None:
-        self.inner, self.library, self.config, self.where = pool, library, config, where
-        self.registry = pool.registry  # swaps in the pool show through
+        super().__init__(pool)
+        self.library, self.config, self.where = library, config, where
 
-    def model(self, role: str, **sampling: Any) -> Runnable:
-        return FewShotMemory(self.library, role, self.config, self.where).wrap(self.inner.model(role, **sampling))
+    def wrap(self, role: str, model: Runnable) -> Runnable:
+        return FewShotMemory(self.library, role, self.config, self.where).wrap(model)

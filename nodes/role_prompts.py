@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from .serving.model_pool import ModelPool
+from .serving.model_pool import ModelPool, PoolWrapper
 
 
 def with_system_prompt(messages: Any, prompt: str) -> list[BaseMessage]:
@@ -26,7 +26,7 @@ def with_system_prompt(messages: Any, prompt: str) -> list[BaseMessage]:
     return [SystemMessage(prompt), *turns]
 
 
-class PromptedPool(ModelPool):
+class PromptedPool(PoolWrapper):
     """``pool``, with each role in ``prompts`` answering under that system prompt.
 
     Example:
@@ -38,11 +38,10 @@ class PromptedPool(ModelPool):
     """
 
     def __init__(self, pool: ModelPool, prompts: Mapping[str, str]) -> None:
-        self.inner, self.prompts = pool, dict(prompts)
-        self.registry = pool.registry  # swaps in the pool show through
+        super().__init__(pool)
+        self.prompts = dict(prompts)
 
-    def model(self, role: str, **sampling: Any) -> Runnable:
-        model = self.inner.model(role, **sampling)
+    def wrap(self, role: str, model: Runnable) -> Runnable:
         prompt = self.prompts.get(role)
         if not prompt:
             return model

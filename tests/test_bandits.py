@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from moot.bandits import (UCB, confidence_interval, confidence_radius, exploration_bonus, kl_bernoulli, lucb,
+from moot.selection.bandits import (UCB, confidence_interval, confidence_radius, exploration_bonus, kl_bernoulli, lucb,
                           uniform_best_arm)
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from moot.nodes import LocalEngine, SamplingParams
-from moot.tasks import jsonl_task
+from moot.evaluation.tasks import jsonl_task
 
 LONG = [{"role": "user", "content": "word " * 500}]
 

@@ -10,14 +10,14 @@ import typer
 from typer.testing import CliRunner
 
 from moot.cli import app
-from moot.config_options import field_help, option
-from moot.improve_config import ImproveConfig
-from moot.live_config import LiveConfig
+from moot.cli_options import field_help, option
+from moot.loops.improve_config import ImproveConfig
+from moot.loops.live_config import LiveConfig
 from moot.nodes.debate import DebateConfig, RoleScheme
 from moot.nodes.serving.compute_dtype import DtypeChoice
-from moot.run_config import RunConfig
-from moot.selfplay_config import SelfPlayConfig
-from moot.tasks import SplitSizes
+from moot.runs.config import RunConfig
+from moot.loops.selfplay_config import SelfPlayConfig
+from moot.evaluation.tasks import SplitSizes
 
 runner = CliRunner()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from moot import experiment as experiment_module
-from moot.diversity import disagreements, pairwise_distances
-from moot.experiment import Experiment, aggregate, report_experiment, run_experiment
+from moot.loops import experiment as experiment_module
+from moot.evaluation.diversity import disagreements, pairwise_distances
+from moot.loops.experiment import Experiment, aggregate, report_experiment, run_experiment
 
 FILE = """
 name = "tiny"
@@ -72,9 +72,9 @@ class FakeRun:
 
 
 def test_finished_runs_are_skipped_interrupted_ones_resume_and_stale_ones_restart(tmp_path, monkeypatch):
-    import moot.improve
+    import moot.loops.improve
 
-    monkeypatch.setattr(moot.improve, "ImproveRun", FakeRun)
+    monkeypatch.setattr(moot.loops.improve, "ImproveRun", FakeRun)
     experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
     base, trained = experiment.arms
     FakeRun(experiment.config(base, 0)).run()  # finished before
@@ -168,7 +168,7 @@ def test_a_debates_diversity_scores_carry_their_standard_error_over_questions():
 
 
 def test_a_reports_plot_puts_diversity_on_its_own_axis(tmp_path, monkeypatch):
-    from moot.report import ImproveReport, RunReport, Score
+    from moot.evaluation.report import ImproveReport, RunReport, Score
 
     saved = []
     monkeypatch.setattr(RunReport, "_save_figure", staticmethod(lambda fig, path: saved.append(fig) or path))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from test_run_folder import config
 
-from moot.candidate_selection import CandidateConfig
-from moot.gate import GateConfig, TaskGate
-from moot.improve import ImproveRun
+from moot.selection.candidates import CandidateConfig
+from moot.promotion.gate import GateConfig, TaskGate
+from moot.loops.improve import ImproveRun
 from moot.training import LoraTrainingConfig, TrainingExample
 
 FAST = LoraTrainingConfig(rank=4, alpha=8, learning_rate=1e-2, epochs=1, max_steps=2, batch_size=2, dtype="float32")

@@ -8,9 +8,9 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from moot.candidate_selection import CandidateConfig
-from moot.gate import GateConfig, gate_decision
-from moot.learner import Learner, LearnerConfig
+from moot.selection.candidates import CandidateConfig
+from moot.promotion.gate import GateConfig, gate_decision
+from moot.live.learner import Learner, LearnerConfig
 from moot.nodes import LocalEngine, LocalModelPool
 from moot.stores import Feedback
 from moot.training import LoraTrainingConfig, TrainingExample

@@ -11,8 +11,8 @@ from langchain_core.language_models import FakeListChatModel
 from moot.nodes import SharedModelPool
 from moot.nodes.negotiation import NegotiationConfig, player_messages
 from moot.nodes.negotiation_rules import GAMES, GameState, game_spec, parse_action
-from moot.selfplay import FROZEN_BASE, WARM_START, SelfPlayConfig, SelfPlayRun
-from moot.training import AdapterManifest, LoraTrainingConfig
+from moot.loops.selfplay import FROZEN_BASE, WARM_START, SelfPlayConfig, SelfPlayRun
+from moot.training import AdapterManifest, CurationConfig, LoraTrainingConfig
 from moot.training.negotiation_warm_start import WarmStartConfig, warm_start_examples
 
 
@@ -80,7 +80,7 @@ def test_selfplay_warm_starts_every_role_then_each_seat_goes_on_from_its_own_ada
     pool = AdapterRecordingPool(seller=["Here. ACTION: PROPOSE price=70"], buyer=["Deal. ACTION: ACCEPT"],
                                 frozen_base=["No. ACTION: REJECT"])
     config = SelfPlayConfig(
-        game="sell-buy", games=2, eval_games=2, iterations=1, keep="won", warm_start=WarmStartConfig(games=2),
+        game="sell-buy", games=2, eval_games=2, iterations=1, curation=CurationConfig(keep="won"), warm_start=WarmStartConfig(games=2),
         lora=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=4), model_dir=tiny_model_dir,
         run_dir=tmp_path / "run",
     )
@@ -108,7 +108,7 @@ def test_the_ucb_league_draws_opponents_from_every_version_and_scores_robustness
     pool = AdapterRecordingPool(seller=["Here. ACTION: PROPOSE price=70"], buyer=["Low. ACTION: PROPOSE price=10"],
                                 frozen_base=["Fine. ACTION: ACCEPT"])
     config = SelfPlayConfig(
-        game="sell-buy", games=16, eval_games=2, iterations=3, keep="won", warm_start=WarmStartConfig(games=2),
+        game="sell-buy", games=16, eval_games=2, iterations=3, curation=CurationConfig(keep="won"), warm_start=WarmStartConfig(games=2),
         league="ucb", league_block=8, league_c=0.5, robustness_games=2,
         lora=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=4), model_dir=tiny_model_dir,
         run_dir=tmp_path / "run",

@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
 
-from moot.improve import ImproveRun
+from moot.loops.improve import ImproveRun
 from moot.nodes import SharedModelPool
-from moot.prompt_optimization import PromptOptimizationConfig, optimizer_model
+from moot.selection.prompts import PromptOptimizationConfig, optimizer_model
 from test_run_folder import config
 
 

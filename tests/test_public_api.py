@@ -11,7 +11,7 @@ import moot
 def test_every_public_name_resolves():
     missing = [name for name in moot.__all__ if getattr(moot, name, None) is None]
     assert missing == []
-    assert moot.ImproveRun.__module__ == "moot.improve" and moot.LocalModelPool.__module__.startswith("moot.nodes.serving")
+    assert moot.ImproveRun.__module__ == "moot.loops.improve" and moot.LocalModelPool.__module__.startswith("moot.nodes.serving")
 
 
 def test_the_cli_starts_without_importing_torch():

@@ -14,13 +14,13 @@ from collections import Counter
 import pytest
 from rich.console import Console
 
-from moot.improve import ImproveConfig, improve
+from moot.loops.improve import ImproveConfig, improve
 from moot.nodes import LocalEngine, LocalModelPool
 from moot.nodes.debate import DebateConfig
-from moot.run_folder import RunFolderInUse, claim_run_folder
-from moot.run_config import BackendConfig
+from moot.runs.folder import RunFolderInUse, claim_run_folder
+from moot.runs.config import BackendConfig
 from moot.stores import ExperienceLibrary
-from moot.tasks import SplitSizes
+from moot.evaluation.tasks import SplitSizes
 
 
 def test_a_used_folder_is_refused_unless_resumed_or_overwritten(tmp_path):
@@ -60,7 +60,7 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_run_folder import config
-    from moot.improve import improve
+    from moot.loops.improve import improve
     from moot.nodes import LocalEngine, LocalModelPool
 
     run_dir = Path({run_dir!r})

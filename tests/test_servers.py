@@ -160,7 +160,7 @@ def test_the_library_round_trip_over_a_chroma_server(tmp_path):
 
 
 def test_the_learner_gates_and_promotes_through_the_servers_runtime_loading(vllm_url, tmp_path):
-    from moot.learner import Learner, LearnerConfig
+    from moot.live.learner import Learner, LearnerConfig
 
     class Scripted:
         """Scores the views as told, after checking each answers with the version it was pinned to."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moot.tasks import ARITHMETIC_LEVELS, SplitSizes, arithmetic_task, jsonl_task
+from moot.evaluation.tasks import ARITHMETIC_LEVELS, SplitSizes, arithmetic_task, jsonl_task
 
 
 @pytest.mark.parametrize("level", sorted(ARITHMETIC_LEVELS))

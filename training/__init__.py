@@ -10,9 +10,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "chain": ["chain_training_sets"],
         "critique": ["critique_training_sets"],
         "debate": ["debate_training_sets"],
-        "examples": ["CurationConfig", "TrainingExample", "example_of"],
+        "examples": ["CurationConfig", "NegotiationFilter", "TrainingExample", "example_of"],
         "lora_sft": ["LoraTrainingConfig", "NotEnoughData", "train_lora_adapter"],
-        "negotiation": ["NegotiationFilter", "negotiation_training_sets"],
+        "negotiation": ["negotiation_training_sets"],
         "negotiation_warm_start": ["WarmStartConfig", "warm_start_examples"],
     },
 )

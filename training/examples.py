@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from moot.stores import ExperienceRecord
 
 Target = Literal["ground_truth", "consensus"]
+NegotiationFilter = Literal["won", "deal", "utility"]
+"""Which of a negotiator's games it learns from: those it won, those that ended in a deal, or by utility."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class CurationConfig:
     target: Target = "ground_truth"
     right_to_right_fraction: float = 1.0
     seed: int = 0
-    keep: Literal["won", "deal", "utility"] = "won"
+    keep: NegotiationFilter = "won"
     utility_threshold: float = 0.0
 
     def __post_init__(self) -> None:

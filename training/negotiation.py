@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import TYPE_CHECKING, Iterable
 
-from .examples import TrainingExample, example_of
+from .examples import NegotiationFilter, TrainingExample, example_of
 
 if TYPE_CHECKING:
     from moot.stores import ExperienceRecord
-
-NegotiationFilter = Literal["won", "deal", "utility"]  # also CurationConfig.keep
 
 
 def negotiation_training_sets(

@@ -16,9 +16,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from moot.nodes.serving.model_pool import ModelPool
-from moot.report import Score
+from moot.evaluation.report import Score
 from moot.stores import Annotator, ExperienceRecord
-from moot.tasks import Problem
+from moot.evaluation.tasks import Problem
 from moot.training import CurationConfig, TrainingExample
 
 from .augmentation import FailedTrajectory, Rerun, Step

@@ -10,9 +10,9 @@ from moot.graphs.critique import build_critique_graph, critique_outcome
 from moot.nodes.answers import safe_parse
 from moot.nodes.critique import Attempt, CritiqueConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.report import Score
+from moot.evaluation.report import Score
 from moot.stores import ExperienceRecord
-from moot.tasks import Problem
+from moot.evaluation.tasks import Problem
 from moot.training import CurationConfig, TrainingExample, critique_training_sets
 
 from .augmentation import FailedTrajectory, Step

@@ -9,11 +9,11 @@ from langgraph.graph.state import CompiledStateGraph
 from moot.graphs.debate import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.diversity import METRICS, disagreements, pairwise_distances
-from moot.report import Score, mean_stderr
+from moot.evaluation.diversity import METRICS, disagreements, pairwise_distances
+from moot.evaluation.report import Score, mean_stderr
 from moot.stores import ExperienceRecord
 from moot.stores.embedding import OfflineEmbeddings
-from moot.tasks import Problem
+from moot.evaluation.tasks import Problem
 from moot.training import CurationConfig, TrainingExample, debate_training_sets
 
 from .base import Protocol

@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "generation": ["Completion", "SamplingParams"],
         "local_chat_model": ["LocalChatModel"],
         "local_engine": ["LocalEngine"],
-        "model_pool": ["LocalModelPool", "ModelPool", "SharedModelPool"],
+        "model_pool": ["LocalModelPool", "ModelPool", "PoolWrapper", "SharedModelPool"],
         "vllm_pool": ["ServerError", "VLLMModelPool"],
         "vllm_server": ["VLLMServerConfig", "start_vllm_server"],
     },

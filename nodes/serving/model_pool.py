@@ -110,6 +110,72 @@ class ModelPool(ABC):
         """Point ``role`` back at its previous version (which is still loaded)."""
         return self.registry.rollback(role)
 
+    @property
+    def backend(self) -> "ModelPool":
+        """The pool that runs the models (itself; a :class:`PoolWrapper`'s innermost pool)."""
+        return self
+
+
+class PoolWrapper(ModelPool):
+    """A pool that changes what each role's model sees, over any other pool (which may be a wrapper too).
+
+    Subclasses write only :meth:`wrap`. Everything about versions (``load``, ``publish``,
+    ``promote``, ``serve``, ``unload``, ``rollback``, the ``registry``) is the inner pool's,
+    so a swap through either shows in both, and :meth:`pinned` pins the inner pool and keeps
+    the wrapping.
+
+    Example:
+        >>> from langchain_core.language_models import FakeListChatModel
+        >>> from langchain_core.runnables import RunnableLambda
+        >>> class Shouting(PoolWrapper):
+        ...     def wrap(self, role, model):
+        ...         return model | RunnableLambda(lambda message: message.content.upper())
+        >>> inner = SharedModelPool(FakeListChatModel(responses=["four"]))
+        >>> Shouting(inner).pinned({"solver": None}).model("solver").invoke("2 + 2?")
+        'FOUR'
+    """
+
+    def __init__(self, inner: ModelPool) -> None:  # no ModelPool.__init__: the inner pool owns the versions
+        self.inner = inner
+
+    @abstractmethod
+    def wrap(self, role: str, model: Runnable) -> Runnable:
+        """``model`` (the inner pool's for ``role``) as this wrapper serves it."""
+
+    def model(self, role: str, **sampling: Any) -> Runnable:
+        return self.wrap(role, self.inner.model(role, **sampling))
+
+    @property
+    def registry(self) -> AdapterRegistry:  # type: ignore[override]
+        return self.inner.registry
+
+    @property
+    def backend(self) -> ModelPool:
+        return self.inner.backend
+
+    def load(self, role: str, adapter_dir: str | Path, version: str | None = None) -> str:
+        return self.inner.load(role, adapter_dir, version)
+
+    def publish(self, role: str, adapter_dir: str | Path) -> str:
+        return self.inner.publish(role, adapter_dir)
+
+    def promote(self, role: str, version: str) -> str | None:
+        return self.inner.promote(role, version)
+
+    def serve(self, role: str, version: str | None) -> None:
+        self.inner.serve(role, version)
+
+    def unload(self, version: str) -> None:
+        self.inner.unload(version)
+
+    def rollback(self, role: str) -> str | None:
+        return self.inner.rollback(role)
+
+    def pinned(self, versions: dict[str, str | None]) -> "ModelPool":
+        view = copy.copy(self)
+        view.inner = self.inner.pinned(versions)
+        return view
+
 
 class LocalModelPool(ModelPool):
     """All roles share one in-process base model; each role's adapter is chosen per call.

@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Hashable, Mapping, Protocol as TypingProtocol, Sequence
 
-from moot.candidate_selection import CandidateConfig, Selection, select_candidate
-from moot.gate_config import GateConfig
+from moot.selection.candidates import CandidateConfig, Selection, select_candidate
+from moot.promotion.gate_config import GateConfig
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
-from moot.report import mean_stderr
+from moot.evaluation.report import mean_stderr
 from moot.stores import ExperienceRecord, Feedback
-from moot.tasks import Problem
+from moot.evaluation.tasks import Problem
 from moot.training.rewarded import episode_rewards
 
 
@@ -157,11 +157,11 @@ class TrafficGate:
         return items
 
     def score(self, views: Sequence[ModelPool]) -> list[list[float]]:
-        if not all(isinstance(view, LocalModelPool) for view in views):
+        if not all(isinstance(view.backend, LocalModelPool) for view in views):
             raise TypeError("a TrafficGate scores likelihoods on the local engine; give a TaskGate on other backends")
         scores: list[list[float]] = []
         for view in views:
-            engine, version = view.engine, view.registry.current(self.role)  # type: ignore[attr-defined]
+            engine, version = view.backend.engine, view.registry.current(self.role)  # type: ignore[attr-defined]
             scores.append([sign * engine.log_likelihood(prompt, reply, version) / max(1, len(reply))
                            for prompt, reply, sign in self.items()])
         return scores

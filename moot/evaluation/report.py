@@ -2,7 +2,7 @@
 
 :class:`RunReport` is what every loop's report shares (training entries, timings, the
 run's settings, saving); :class:`ImproveReport` adds held-out scores, and the self-play
-report (in :mod:`moot.selfplay`) adds per-seat results.
+report (in :mod:`moot.loops.selfplay`) adds per-seat results.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
 class Score:
     """Accuracy of one configuration on one split, with n and the standard error.
 
-    A ``diversity`` score (see :mod:`moot.diversity`) keeps its mean value in ``accuracy``;
+    A ``diversity`` score (see :mod:`moot.evaluation.diversity`) keeps its mean value in ``accuracy``;
     reports plot it apart from the accuracies.
 
     Example:

@@ -2,7 +2,7 @@
 
 The task's training problems are replayed as traffic (``traffic_concurrency`` episodes in
 flight, so the rate is what the machine sustains) for ``minutes``, each rewarded from its
-answer. A :class:`~moot.learner.Learner` distils, gates on validation problems and
+answer. A :class:`~moot.live.learner.Learner` distils, gates on validation problems and
 hot-swaps in the background. The first and the final versions are scored on the held-out
 test split (not counted in the minutes). The report has the traffic timeline (rolling
 accuracy with each promotion, refusal and rollback, latency p50/p95 per minute) and the
@@ -23,15 +23,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from moot.gate import TaskGate
-from moot.improve import ImproveRun
-from moot.learner import Learner
-from moot.live_config import LiveConfig
+from moot.promotion.gate import TaskGate
+from moot.loops.task_run import TaskRun
+from moot.live.learner import Learner
+from moot.loops.live_config import LiveConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import DEBATE
-from moot.report import ImproveReport, mean_stderr, pyplot
-from moot.run_folder import RunMode
-from moot.tasks import Problem
+from moot.evaluation.report import ImproveReport, mean_stderr, pyplot
+from moot.runs.folder import RunMode
+from moot.evaluation.tasks import Problem
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -125,7 +125,7 @@ def distillation_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]
     return spans
 
 
-class LiveRun(ImproveRun):
+class LiveRun(TaskRun[LiveReport]):
     """One ``moot live`` run (see the module docstring)."""
 
     config: LiveConfig

@@ -2,7 +2,7 @@
 
 Candidates differ in their learning rate (more knobs can join the same list). Evaluation
 episodes are allocated among them adaptively by LUCB, or uniformly, under one stopping
-rule (:mod:`moot.bandits`): the search stops once the leader is known, at confidence
+rule (:mod:`moot.selection.bandits`): the search stops once the leader is known, at confidence
 ``1 - delta``, to be within ``epsilon`` of the best. Episodes are played in blocks of one
 candidate, so that they batch on the engine; a block's outcomes are then handed out one by
 one, so the allocation is the bandit's, and the episodes a search *played* are what it cost.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Literal, Sequence
 
-from moot.bandits import BestArm, Bounds, TimeUnion, lucb, uniform_best_arm
+from moot.selection.bandits import BestArm, Bounds, TimeUnion, lucb, uniform_best_arm
 
 Allocation = Literal["lucb", "uniform"]
 

@@ -11,7 +11,7 @@ itself, on the same number of games.
 
 With ``league="ucb"`` a seat does not only play the other seat's latest version while it
 learns: each game's opponent is drawn from every version the other seat has produced, by
-UCB on how often that version beats the learner (:mod:`moot.bandits`). ``robustness_games``
+UCB on how often that version beats the learner (:mod:`moot.selection.bandits`). ``robustness_games``
 then scores each final seat against every one of those versions, not just the last.
 """
 
@@ -27,16 +27,15 @@ from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
-from moot.bandits import UCB
+from moot.selection.bandits import UCB
 from moot.protocols import NEGOTIATION
 from moot.nodes.serving.model_pool import ModelPool
 from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.negotiation_rules import game_spec
-from moot.report import RunReport, mean_stderr, pyplot
-from moot.run_folder import RunMode
-from moot.run_loop import RunLoop, episode_id
-from moot.selfplay_config import SelfPlayConfig
-from moot.training import CurationConfig
+from moot.evaluation.report import RunReport, mean_stderr, pyplot
+from moot.runs.folder import RunMode
+from moot.runs.driver import RunDriver, episode_id
+from moot.loops.selfplay_config import SelfPlayConfig
 from moot.training.negotiation_warm_start import warm_start_examples
 
 FROZEN_BASE = "frozen-base"  # a role that is never trained: the base self-play starts from
@@ -146,8 +145,8 @@ class SelfPlayReport(RunReport):
         return table
 
 
-class SelfPlayRun(RunLoop[SelfPlayReport]):
-    """One self-play run (see :class:`~moot.run_loop.RunLoop` for what every loop shares).
+class SelfPlayRun(RunDriver[SelfPlayReport]):
+    """One self-play run (see :class:`~moot.runs.driver.RunDriver` for what every loop shares).
 
     Args:
         mode: ``new``, ``resume`` (continue at the first unfinished phase and game) or
@@ -271,7 +270,7 @@ class SelfPlayRun(RunLoop[SelfPlayReport]):
     def train_seats(self, iteration: int) -> None:
         """Each seat goes on training its own adapter on its kept turns."""
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
-        sets = NEGOTIATION.curate(records, CurationConfig(keep=self.config.keep, utility_threshold=self.config.utility_threshold))
+        sets = NEGOTIATION.curate(records, self.config.curation)
         self.train(sets, list(self.spec.players), iteration, self.config.lora, init_adapters=self.adapters)
 
     def run(self) -> SelfPlayReport:

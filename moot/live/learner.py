@@ -15,44 +15,42 @@ app resumes where it stopped:
 1. every model call is logged with its role, node, episode and LangChain run ids; a
    reward arrives from a reward function of the final output, from :meth:`Learner.feedback`
    (a correction becomes a training target), or from a judge model;
-2. once a role has ``every`` new kept examples (or ``every_minutes`` passed), a distiller
-   trains the role's next adapter in a separate process from its current one, on the new
-   examples plus a replay share of older ones;
+2. once a role has ``every`` new kept examples (or ``every_minutes`` passed), the distiller
+   (:mod:`moot.training.distiller`) trains the role's next adapter in a separate process from
+   its current one, on the new examples plus a replay share of older ones;
 3. the candidate is loaded under a new version name but not served, and both versions
-   answer a gate set side by side (:mod:`moot.gate`); it is promoted only if it is not
+   answer a gate set side by side (:mod:`moot.promotion.gate`); it is promoted only if it is not
    measurably worse, else unloaded with the reason;
 4. after a promotion, if the live reward of the new version falls below the previous
-   version's over a window, the learner rolls back on its own and unloads the new version.
+   version's over a window, it is rolled back on its own (:mod:`moot.promotion.lineage`).
    :meth:`Learner.serve` rolls forward (or back) to any version by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import random
 import threading
 import time
-import uuid
 import zlib
 from collections import OrderedDict, defaultdict, deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from moot.gate import Gate, GateResult, TaskGate, TrafficGate, gate_decision
-from moot.learner_config import LearnerConfig
-from moot.nodes.serving.embedded_model import embedded_model_dir
+from moot.evaluation.report import mean_stderr
+from moot.live.learner_config import LearnerConfig
 from moot.nodes.serving.model_pool import ModelPool
-from moot.report import mean_stderr
+from moot.promotion.gate import Gate, GateResult, TaskGate, TrafficGate, gate_decision
+from moot.promotion.lineage import LearnerState, Lineage, Version
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger, ExperienceRecord, Feedback
 from moot.stores.experience_callback import ROOT
 from moot.training import TrainingExample
-from moot.training.lora_subprocess import TrainingCancelled, train_lora_adapter_in_subprocess
+from moot.training.distiller import Distiller, Due
+from moot.training.jobs import TrainingCancelled
 from moot.training.rewarded import RewardFilter, episode_rewards, rewarded_training_sets
 
 logger = logging.getLogger(__name__)
@@ -61,71 +59,6 @@ RewardFunction = Callable[[Any, dict[str, Any]], "float | None"]
 """``reward(final_output, record_metadata) -> reward`` (``None``: no reward yet)."""
 HELD_OUT_SPLITS = ("validation", "test")
 Curate = Callable[[list[ExperienceRecord], list[Feedback]], dict[str, list[TrainingExample]]]
-
-
-VersionStatus = Literal["candidate", "serving", "standby", "refused", "rolled_back", "retired"]
-
-
-@dataclass
-class Version:
-    """One adapter version of a role and where it came from (the learner's lineage).
-
-    Attributes:
-        name: The version name the pool serves it under.
-        role: Its role.
-        adapter_dir: Its adapter folder (with ``moot_manifest.json``).
-        parent: The version it was trained from (``None``: the base model).
-        status: ``candidate`` (loaded, gated), ``serving``, ``standby`` (the previous
-            version, kept loaded for a rollback), ``refused``, ``rolled_back`` or ``retired``.
-        examples: New and replayed examples it was trained on.
-        created: When it was trained (Unix seconds).
-        gate: The gate decision.
-        reason: Why it was refused or rolled back.
-        search: When several candidates were trained: the episodes the search spent and each one's mean.
-    """
-
-    name: str
-    role: str
-    adapter_dir: str
-    parent: str | None
-    status: VersionStatus
-    examples: dict[str, int]
-    created: float
-    gate: dict[str, Any] | None = None
-    reason: str | None = None
-    search: dict[str, Any] | None = None
-
-
-@dataclass
-class LearnerState:
-    """Everything the learner needs to resume, saved as ``learner.json`` in its run folder.
-
-    Attributes:
-        run_id: Its records' run id.
-        cursors: Per role, the time of the newest record its last distillation used.
-        last_distill: When the last distillation started (for ``every_minutes``).
-        versions: Every version ever trained, by name.
-        serving: The version each role serves (``None``: the base model).
-        events: Promotions, refusals, rollbacks and roll-forwards, in order.
-    """
-
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    cursors: dict[str, float] = field(default_factory=dict)
-    last_distill: float = field(default_factory=time.time)
-    versions: dict[str, Version] = field(default_factory=dict)
-    serving: dict[str, str | None] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def save(self, path: Path) -> None:
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(asdict(self), indent=2))
-        partial.replace(path)  # a crash mid-write leaves the previous state whole
-
-    @classmethod
-    def load(cls, path: Path) -> "LearnerState":
-        data = json.loads(path.read_text())
-        data["versions"] = {name: Version(**v) for name, v in data["versions"].items()}
-        return cls(**data)
 
 
 def _reward_outcome(reward: float | None) -> dict[str, float]:
@@ -171,11 +104,18 @@ class Learner:
         self.pool = pool
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.run_dir / "learner.json"
-        self.state = (LearnerState.load(self.state_path) if self.state_path.exists()
-                      else LearnerState(run_id=run_id) if run_id else LearnerState())
+        self._lock = threading.RLock()
+        self._stop = threading.Event()  # stop now: a training in progress is abandoned
+        self._finish = threading.Event()  # stop after the current step
+        self._thread: threading.Thread | None = None
+        self._episode_versions: OrderedDict[str, list[tuple[str, str | None]]] = OrderedDict()
+        self._rewards: dict[tuple[str, str | None], deque[float]] = defaultdict(lambda: deque(maxlen=1000))
+        self._to_judge: deque[list[ExperienceRecord]] = deque(maxlen=1000)
+        self.lineage = Lineage(pool, self.run_dir / "learner.json", self._live_rewards,
+                               rollback_window=self.settings.rollback_window, rollback_z=self.settings.rollback_z,
+                               run_id=run_id)
+        self.distiller = Distiller(self.settings, self.run_dir / "adapters", base_model_dir, cancel=self._stop)
         self.library = library or ExperienceLibrary(self.run_dir / "library")
-        self.base_model_dir = Path(base_model_dir) if base_model_dir else None  # the embedded model, found when first trained on
         self.gate = gate
         self.judge = judge
         self._curate = curate or (lambda records, feedback: rewarded_training_sets(
@@ -184,17 +124,18 @@ class Learner:
         if reward is not None:
             annotators[ROOT] = lambda output, record: _reward_outcome(reward(output, record))
         self.logger = ExperienceLogger(self.library, annotators, flush_every_s=2.0, on_episode=self._on_episode)
-        self._lock = threading.RLock()
-        self._stop = threading.Event()  # stop now: a training in progress is abandoned
-        self._finish = threading.Event()  # stop after the current step
-        self._thread: threading.Thread | None = None
-        self._episode_versions: OrderedDict[str, list[tuple[str, str | None]]] = OrderedDict()
-        self._rewards: dict[tuple[str, str | None], deque[float]] = defaultdict(lambda: deque(maxlen=1000))
-        self._watch: dict[str, tuple[str | None, list[float]]] = {}  # role -> (previous version, its rewards)
-        self._to_judge: deque[list[ExperienceRecord]] = deque(maxlen=1000)
         self.activity = "idle"
         self.served = 0
-        self._resume()
+        self.lineage.resume()
+
+    @property
+    def state(self) -> LearnerState:
+        """The saved state: versions, what each role serves, cursors, events (``learner.json``)."""
+        return self.lineage.state
+
+    def _live_rewards(self, role: str, version: str | None) -> list[float]:
+        with self._lock:
+            return list(self._rewards[(role, version)])
 
     # -- the app's side ----------------------------------------------------------------------
 
@@ -265,7 +206,7 @@ class Learner:
             self._thread.join()
             self._thread = None
         self.logger.flush()
-        self._save()
+        self.lineage.save()
 
     def __enter__(self) -> "Learner":
         return self.start()
@@ -284,34 +225,23 @@ class Learner:
                 self.activity = "idle (last step failed; see the log)"
 
     def step(self) -> list[Version]:
-        """One pass of the distiller: judge, watch for rollbacks, distil the roles that are due.
+        """One pass: judge, watch for rollbacks, distil the roles that are due.
 
         Returns:
             The versions trained in this pass (promoted or refused).
         """
         self.logger.flush()
         self._judge_pending()
-        for role in list(self._watch):
-            self._check_rollback(role)
+        self.lineage.check_rollbacks()
         # Held-out splits (a live run scores its versions on them) are never trained on.
         records = [r for r in self.library.find(run=self.state.run_id) if r["split"] not in HELD_OUT_SPLITS]
         feedback = self.library.feedback(run=self.state.run_id)
         share = self.settings.gate_share if self.gate is None else 0.0
-        train_records = [r for r in records if not _held_out(str(r["episode"]), share)]
-        sets = self._curate(train_records, feedback)
+        sets = self._curate([r for r in records if not _held_out(str(r["episode"]), share)], feedback)
         times = {r.id: float(r["time"] or 0.0) for r in records}
-        timer_due = (self.settings.every_minutes is not None
-                     and time.time() - self.state.last_distill >= 60 * self.settings.every_minutes)
         held = [r for r in records if _held_out(str(r["episode"]), share)]
-        trained = []
-        for role, examples in sorted(sets.items()):
-            cursor = self.state.cursors.get(role, 0.0)
-            new = [e for e in examples if times.get(e.record_id, 0.0) > cursor]
-            if len(new) >= self.settings.every or (timer_due and len(new) >= self.settings.min_examples):
-                old = [e for e in examples if times.get(e.record_id, 0.0) <= cursor]
-                trained.append(self.distill(role, new, old, gate_records=(held, feedback),
-                                            cursor=max(times.get(e.record_id, 0.0) for e in new)))
-        return trained
+        return [self.distill(due.role, due.new, due.old, gate_records=(held, feedback), cursor=due.cursor)
+                for due in self.distiller.due(sets, times, self.state.cursors, self.state.last_distill)]
 
     def distill(self, role: str, new: list[TrainingExample], old: list[TrainingExample] = (), *,  # type: ignore[assignment]
                 gate_records: tuple[list[ExperienceRecord], list[Feedback]] | None = None,
@@ -320,34 +250,26 @@ class Learner:
 
         The background distiller calls this; call it yourself to distil a set of your own.
         """
-        new = new[-self.settings.max_new_examples:]
-        share = self.settings.replay_share
-        wanted = round(len(new) * share / (1.0 - share)) if share else 0
-        replay = random.Random(self.settings.seed + len(self.state.versions)).sample(list(old), min(wanted, len(old)))
+        new, replay = self.distiller.training_set(Due(role, list(new), list(old), cursor or 0.0),
+                                                  salt=len(self.state.versions))
         self.state.last_distill = time.time()
         current = self.pool.registry.current(role)
         parent_dir = self.state.versions[current].adapter_dir if current in self.state.versions else None
         number = sum(1 for v in self.state.versions.values() if v.role == role) + 1
-        output = self.run_dir / "adapters" / role / f"d{number}"
 
         def on_step(step: int, total: int, loss: float | None) -> None:
             self.activity = f"training {role} (step {step}/{total})"
 
         self.activity = f"training {role} on {len(new)} new + {len(replay)} replayed examples"
-        self._event("distilling", role, None, f"{len(new)} new + {len(replay)} replayed examples")
+        self.lineage.event("distilling", role, None, f"{len(new)} new + {len(replay)} replayed examples")
         candidates = self.settings.candidates
-        outputs = [output] if candidates.count == 1 else [output / f"candidate-{i}" for i in range(candidates.count)]
+        rates = [candidates.learning_rate(self.settings.lora.learning_rate, i) for i in range(candidates.count)]
         try:
-            for index, folder in enumerate(outputs):
-                lora = replace(self.settings.lora,
-                               learning_rate=candidates.learning_rate(self.settings.lora.learning_rate, index))
-                train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), [*new, *replay], folder,
-                                                 role=role, iteration=number, config=lora, init_adapter=parent_dir,
-                                                 threads=self.settings.train_threads, on_step=on_step,
-                                                 cancel=self._stop)
+            outputs = self.distiller.train(role, [*new, *replay], number, parent_dir=parent_dir,
+                                           learning_rates=rates, on_step=on_step)
             self.activity = f"gating {role}"
             names = [self.pool.load(role, folder) for folder in outputs]
-            name, search = names[0], None
+            name, search, output = names[0], None, outputs[0]
             if len(names) > 1:
                 name, search = self._best_candidate(role, names, gate_records)
                 output = outputs[names.index(name)]
@@ -356,24 +278,22 @@ class Learner:
                         self.pool.unload(loser)
             version = Version(name, role, str(output), current, "candidate", {"new": len(new), "replay": len(replay)},
                               time.time(), search=search)
-            self.state.versions[name] = version
+            self.lineage.add(version)
             result = self._gate(role, current, name, gate_records)
             version.gate = asdict(result)
             if result.promote:
-                self._promote(version)
+                self.lineage.promote(version)
             else:
-                self.pool.unload(name)
-                version.status, version.reason = "refused", result.reason
-                self._event("refused", role, name, result.reason)
+                self.lineage.refuse(version, result.reason)
             if cursor is not None:
                 self.state.cursors[role] = cursor
-            self._save()
+            self.lineage.save()
             return version
         except TrainingCancelled:
-            self._event("cancelled", role, None, "the learner stopped")
+            self.lineage.event("cancelled", role, None, "the learner stopped")
             raise
         except BaseException as error:
-            self._event("failed", role, None, f"{type(error).__name__}: {error}"[:300])
+            self.lineage.event("failed", role, None, f"{type(error).__name__}: {error}"[:300])
             raise
         finally:
             self.activity = "idle"
@@ -395,7 +315,7 @@ class Learner:
         """The best of a distillation's candidates on the gate's items.
 
         A task gate's problems are played episode by episode, so they are allocated by the
-        search of :mod:`moot.candidate_selection`; a traffic gate's likelihoods cost no episodes,
+        search of :mod:`moot.selection.candidates`; a traffic gate's likelihoods cost no episodes,
         so every candidate is scored on every item and the best mean wins.
         """
         gate = self._gate_for(role, gate_records)
@@ -407,67 +327,9 @@ class Learner:
         means = {name: sum(s) / max(1, len(s)) for name, s in zip(names, scores)}
         return max(names, key=means.get), {"episodes": 0, "separated": None, "means": means}
 
-    def _promote(self, version: Version) -> None:
-        role, previous = version.role, version.parent
-        with self._lock:
-            baseline = list(self._rewards[(role, previous)])[-self.settings.rollback_window:]
-        retired = self.pool.promote(role, version.name)
-        version.status = "serving"
-        self.state.serving[role] = version.name
-        if retired in self.state.versions:
-            self.state.versions[retired].status = "retired"
-        if previous in self.state.versions:
-            self.state.versions[previous].status = "standby"
-        self._watch[role] = (previous, baseline)
-        self._event("promoted", role, version.name, version.gate["reason"] if version.gate else "")
-
-    def _check_rollback(self, role: str) -> None:
-        previous, baseline = self._watch[role]
-        current = self.state.serving.get(role)
-        window = self.settings.rollback_window
-        with self._lock:
-            live = list(self._rewards[(role, current)])
-        if len(live) < window:
-            return
-        del self._watch[role]
-        if len(baseline) < max(2, window // 2):
-            return  # nothing to compare with: the gate's word stands
-        (new_mean, new_se), (old_mean, old_se) = mean_stderr(live[:window]), mean_stderr(baseline)
-        if new_mean < old_mean - self.settings.rollback_z * (new_se ** 2 + old_se ** 2) ** 0.5:
-            reason = f"live reward {new_mean:.3f} over {window} episodes, {old_mean:.3f} before"
-            self.pool.rollback(role)
-            self.state.serving[role] = previous
-            if previous in self.state.versions:
-                self.state.versions[previous].status = "serving"
-            rolled = self.state.versions[current]  # type: ignore[index]
-            self.pool.unload(rolled.name)
-            rolled.status, rolled.reason = "rolled_back", reason
-            self._event("rolled_back", role, rolled.name, reason)
-            self._save()
-
     def serve(self, role: str, version: str | None) -> None:
-        """Serve ``version`` (by name; ``None``: the base model) for ``role`` now: roll forward or back by hand.
-
-        An unloaded version is loaded again from its adapter folder.
-        """
-        if version is not None:
-            if version not in self.state.versions:
-                raise KeyError(f"unknown version {version!r}; known: {sorted(self.state.versions)}")
-            if version not in self._loaded():
-                self.pool.load(role, self.state.versions[version].adapter_dir, version=version)
-        current = self.state.serving.get(role)
-        self.pool.serve(role, version)
-        self.state.serving[role] = version
-        if current in self.state.versions:
-            self.state.versions[current].status = "standby"
-        if version is not None:
-            self.state.versions[version].status = "serving"
-        self._watch.pop(role, None)
-        self._event("served", role, version, "by hand")
-        self._save()
-
-    def _loaded(self) -> set[str]:
-        return {v.name for v in self.state.versions.values() if v.status in ("candidate", "serving", "standby")}
+        """Serve ``version`` (by name; ``None``: the base model) for ``role`` now: roll forward or back by hand."""
+        self.lineage.serve(role, version)
 
     # -- rewards from a judge ----------------------------------------------------------------
 
@@ -480,26 +342,6 @@ class Learner:
                 f"Question: {question}\nAnswer: {last.text}\nIs the answer correct? Reply yes or no.").content
             self.feedback(str(last["episode"]), 1.0 if str(verdict).strip().lower().startswith("yes") else 0.0,
                           source="judge")
-
-    # -- state -------------------------------------------------------------------------------
-
-    def _event(self, kind: str, role: str, version: str | None, detail: str) -> None:
-        self.state.events.append({"time": time.time(), "event": kind, "role": role, "version": version, "detail": detail})
-        logger.info("%s %s %s: %s", kind, role, version, detail)
-
-    def _save(self) -> None:
-        with self._lock:
-            self.state.save(self.state_path)
-
-    def _resume(self) -> None:
-        """Serve again what the saved state served (a restarted app goes on where it stopped)."""
-        for role, version in self.state.serving.items():
-            if version is None:
-                continue
-            for name in (self.state.versions[version].parent, version):
-                if name in self.state.versions and self.state.versions[name].status in ("serving", "standby"):
-                    self.pool.load(role, self.state.versions[name].adapter_dir, version=name)
-            self.pool.serve(role, version)
 
     def status(self) -> dict[str, Any]:
         """What the live view shows: requests served, rolling reward, versions, the distiller's state."""

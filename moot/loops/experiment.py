@@ -1,7 +1,7 @@
 """Experiments as files: named arms, each an improve run per seed, run resumably and reported over seeds.
 
 An experiment file (TOML) names the shared settings and the arms; every arm overrides any
-:class:`~moot.improve.ImproveConfig` field, nested ones included::
+:class:`~moot.loops.improve.ImproveConfig` field, nested ones included::
 
     name = "claims-sum2"
     seeds = [0, 1]
@@ -39,16 +39,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from moot.diversity import METRICS as DIVERSITY
-from moot.report import SINGLE_AGENT, RunReport, mean_stderr, pyplot
-from moot.run_folder import RunFolderInUse
+from moot.evaluation.diversity import METRICS as DIVERSITY
+from moot.evaluation.report import SINGLE_AGENT, RunReport, mean_stderr, pyplot
+from moot.runs.folder import RunFolderInUse
 
 
 def _override(value: Any, changes: dict[str, Any]) -> Any:
     """``value`` (a dataclass) with ``changes`` applied, recursing into nested dataclasses.
 
     Example:
-        >>> from moot.improve import ImproveConfig
+        >>> from moot.loops.improve import ImproveConfig
         >>> config = _override(ImproveConfig(), {"iterations": 3, "debate": {"n_agents": 1}})
         >>> config.iterations, config.debate.n_agents, config.debate.n_rounds
         (3, 1, 2)
@@ -135,7 +135,7 @@ class Experiment:
 
     def config(self, arm: Arm, seed: int) -> Any:
         """The improve config of one (arm, seed)."""
-        from moot.improve import ImproveConfig
+        from moot.loops.improve import ImproveConfig
 
         config = _override(ImproveConfig(), {**self.settings, **arm.settings})
         return dataclasses.replace(config, seed=seed, run_dir=self.run_dir(arm, seed))
@@ -146,7 +146,7 @@ class Experiment:
 
 def run_experiment(experiment: Experiment, console: Console | None = None, pool: Any = None) -> dict[str, float]:
     """Run every (arm, seed) not finished yet; returns each run's wall time in seconds (those run now)."""
-    from moot.improve import ImproveRun
+    from moot.loops.improve import ImproveRun
 
     console = console or Console()
     runs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]

@@ -1,18 +1,18 @@
-"""Settings of a live run (:mod:`moot.live`): traffic served while the learner distils behind it."""
+"""Settings of a live run (:mod:`moot.loops.live`): traffic served while the learner distils behind it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from moot.improve_config import ImproveConfig
-from moot.learner_config import LearnerConfig
+from moot.live.learner_config import LearnerConfig
+from moot.loops.task_run_config import TaskRunConfig
 from moot.nodes.debate import DebateConfig
 from moot.training.lora_sft import LoraTrainingConfig
 
 
 @dataclass
-class LiveConfig(ImproveConfig):
-    """Settings of a live run, beside those of :class:`~moot.improve.ImproveConfig` (task, protocol, splits).
+class LiveConfig(TaskRunConfig):
+    """Settings of a live run, beside those of :class:`~moot.loops.task_run_config.TaskRunConfig` (task, protocol, splits).
 
     Attributes:
         minutes: How long traffic runs.
@@ -20,7 +20,7 @@ class LiveConfig(ImproveConfig):
         gate_problems: Validation problems the gate plays (a single greedy agent per version).
         finish_distillation: When the traffic ends, let a distillation in progress finish
             (its result counts); by default it is abandoned, so the run is its minutes.
-        learner: The live learner's triggers, replay, gate and rollback settings.
+        learner: The live learner's triggers, replay, training, gate and rollback settings.
     """
 
     debate: DebateConfig = field(default_factory=lambda: DebateConfig(roles="shared"))

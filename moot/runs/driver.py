@@ -1,7 +1,7 @@
 """The one run loop every driver shares: run folder, settings, pool, library, phases, training, report.
 
-A driver (``moot improve``, ``moot selfplay``) subclasses :class:`RunLoop`, makes its
-report, and writes its ``run()`` as a sequence of :meth:`RunLoop.phase` calls. It then gets,
+A driver (``moot improve``, ``moot selfplay``) subclasses :class:`RunDriver`, makes its
+report, and writes its ``run()`` as a sequence of :meth:`RunDriver.phase` calls. It then gets,
 with no code of its own:
 
 * a run folder that belongs to this run (a unique run id on every record; refusal,
@@ -28,10 +28,10 @@ from rich.console import Console
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.local_engine import LocalEngine
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
-from moot.report import RunReport
-from moot.run_folder import RunMode, RunProgress, claim_run_folder
-from moot.run_config import BackendConfig
-from moot.runner import run_episodes, timed, train_roles
+from moot.evaluation.report import RunReport
+from moot.runs.folder import RunMode, RunProgress, claim_run_folder
+from moot.runs.config import BackendConfig
+from moot.runs.episodes import run_episodes, timed, train_roles
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger
 from moot.training import LoraTrainingConfig, TrainingExample
 
@@ -71,14 +71,14 @@ def make_pool(backend: BackendConfig, base_model_dir: Path, adapters_root: Path 
     raise ValueError(f"unknown backend {backend.backend!r}; use local or vllm")
 
 
-class RunLoop(Generic[ReportT]):
+class RunDriver(Generic[ReportT]):
     """The skeleton of a run; see the module docstring.
 
     Args:
         config: A loop config with ``run_dir``, ``library``, ``model_dir``, ``seed``,
             ``backend``, ``concurrency`` and ``flush_every_s``.
         pool: Serve the roles from this pool instead of one built from ``config.backend``.
-        mode: ``new``, ``resume`` or ``overwrite`` (see :func:`moot.run_folder.claim_run_folder`).
+        mode: ``new``, ``resume`` or ``overwrite`` (see :func:`moot.runs.folder.claim_run_folder`).
     """
 
     def __init__(self, config: Any, pool: ModelPool | None = None, console: Console | None = None,
@@ -108,7 +108,7 @@ class RunLoop(Generic[ReportT]):
         self.report: ReportT = self.new_report(self.settings)
 
     def _claim(self, mode: RunMode, external: ExperienceLibrary | None) -> dict[str, Any]:
-        """Claim the run folder (see :func:`~moot.run_folder.claim_run_folder`); return the settings saved there.
+        """Claim the run folder (see :func:`~moot.runs.folder.claim_run_folder`); return the settings saved there.
 
         The settings record the run id and the dtype ``auto`` chose on this machine; an
         overwritten run's records are deleted from an ``external`` library.

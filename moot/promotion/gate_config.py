@@ -1,4 +1,4 @@
-"""When a candidate version is promoted: the settings of :mod:`moot.gate`."""
+"""When a candidate version is promoted: the settings of :mod:`moot.promotion.gate`."""
 
 from __future__ import annotations
 

@@ -19,42 +19,27 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from moot.gate import GateResult, TaskGate, gate_decision
+from moot.promotion.gate import GateResult, TaskGate, gate_decision
 from moot.nodes.few_shot_memory import RememberingPool
 from moot.nodes.role_prompts import PromptedPool
-from moot.prompt_optimization import optimizer_model, propose_prompt, role_traces
+from moot.selection.prompts import optimizer_model, propose_prompt, role_traces
 from moot.nodes.serving.model_pool import ModelPool
-from moot.protocols import DEBATE, Protocol, RepairableProtocol, get_protocol
-from moot.report import SINGLE_AGENT, ImproveReport, Score
-from moot.run_folder import RunMode
-from moot.run_loop import RunLoop
-from moot.improve_config import TASK_PROTOCOLS, ImproveConfig
-from moot.runner import progress_bar, train_roles
-from moot.tasks import Problem
+from moot.protocols import DEBATE, RepairableProtocol
+from moot.evaluation.report import SINGLE_AGENT, ImproveReport
+from moot.runs.folder import RunMode
+from moot.loops.improve_config import ImproveConfig
+from moot.loops.task_run import TaskRun
+from moot.runs.episodes import progress_bar, train_roles
 from moot.training import TrainingExample
 from moot.protocols.augmentation import augment_failures
 
 logger = logging.getLogger(__name__)
 
 
-class ImproveRun(RunLoop[ImproveReport]):
-    """One run of the improve loop (see :class:`~moot.run_loop.RunLoop` for what every loop shares).
+class ImproveRun(TaskRun[ImproveReport]):
+    """One run of the improve loop (see :class:`~moot.loops.task_run.TaskRun` for what every task loop shares)."""
 
-    Args:
-        mode: ``new`` refuses a run folder that holds another run; ``resume`` continues the
-            run in it at its first unfinished phase (and, within a play phase, at its first
-            unplayed episode); ``overwrite`` clears it first.
-    """
-
-    def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None,
-                 mode: RunMode = "new"):
-        self.protocol: Protocol = get_protocol(config.protocol)
-        if config.protocol not in TASK_PROTOCOLS:
-            raise ValueError(f"moot improve plays {', '.join(TASK_PROTOCOLS)} on a task; "
-                             f"{config.protocol} is played by its own driver (moot selfplay)")
-        self.task = config.load_task()
-        self.protocol_config = config.protocol_config
-        super().__init__(config, pool, console, mode)
+    config: ImproveConfig
 
     @property
     def serving_pool(self) -> ModelPool:
@@ -104,30 +89,6 @@ class ImproveRun(RunLoop[ImproveReport]):
 
     def new_report(self, settings: dict[str, Any]) -> ImproveReport:
         return ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, self.config.eval_split, config=settings)
-
-    def play_problems(self, problems: Sequence[Problem], protocol: Protocol, protocol_config: Any, *, split: str,
-                      iteration: int, label: str) -> list[dict | None]:
-        """Run one logged episode per problem; failed episodes give None."""
-        to_play = set(self.unplayed([p.id for p in problems], iteration=iteration, split=split, label=label))
-        problems = [p for p in problems if p.id in to_play]
-        metadata = [self.episode_metadata(iteration=iteration, split=split, label=label, item=p.id, protocol=protocol.name,
-                                          task=self.task.name, problem_id=p.id, target=p.answer, question=p.question)
-                    for p in problems]
-        # Each protocol annotates its own records (the single-agent baseline is a debate).
-        return self.play(protocol.build(self.serving_pool, protocol_config), [{"question": p.question} for p in problems],
-                         metadata, protocol.annotators, f"{label} ({split}, iteration {iteration})")
-
-    def evaluate(self, name: str, protocol: Protocol, protocol_config: Any, iteration: int) -> Score:
-        problems = self.task.split(self.config.eval_split)
-        states = self.play_problems(problems, protocol, protocol_config, split=self.config.eval_split,
-                                    iteration=iteration, label=name)
-        outcomes = [s is not None and protocol.final_answer(s) == p.answer for s, p in zip(states, problems)]
-        score = Score.of(name, outcomes, iteration)
-        extra = protocol.extra_scores(self.config.eval_split, states, problems, iteration)
-        self.report.scores.extend([score, *extra])
-        for s in (score, *extra):
-            self.console.print(f"{s.name}: {s.accuracy:.3f} ± {s.stderr:.3f} (n={s.n})")
-        return score
 
     def augment(self, iteration: int) -> None:
         """Repair this iteration's failed training trajectories (SiriuS) and log the repairs."""

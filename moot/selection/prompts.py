@@ -6,7 +6,7 @@ what the role wrote, the episode's reward, and any textual feedback on it (a cri
 judge's words in the same episode, a user's correction stored with :meth:`ExperienceLibrary.add_feedback`).
 The optimizer (any LangChain chat model: by default the embedded model itself, or a bigger
 one behind an OpenAI-compatible endpoint) reads a batch of them beside the current prompt
-and proposes a new prompt. A proposal is then gated like an adapter (:mod:`moot.gate`) and
+and proposes a new prompt. A proposal is then gated like an adapter (:mod:`moot.promotion.gate`) and
 recorded, versioned, in the run's lineage.
 
 Example:

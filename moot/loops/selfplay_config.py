@@ -1,4 +1,4 @@
-"""Settings of a negotiation self-play run (:mod:`moot.selfplay`), saved as its run folder's ``config.json``."""
+"""Settings of a negotiation self-play run (:mod:`moot.loops.selfplay`), saved as its run folder's ``config.json``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from moot.run_config import RunConfig
+from moot.runs.config import RunConfig
 from moot.training.lora_sft import LoraTrainingConfig
-from moot.training.negotiation import NegotiationFilter
+from moot.training.examples import CurationConfig
 from moot.training.negotiation_warm_start import WarmStartConfig
 
 GameVariant = Literal["default", "sirius-generalization"]
@@ -17,15 +17,15 @@ League = Literal["latest", "ucb"]
 
 @dataclass
 class SelfPlayConfig(RunConfig):
-    """Settings of a self-play run, beside those of :class:`~moot.run_config.RunConfig`.
+    """Settings of a self-play run, beside those of :class:`~moot.runs.config.RunConfig`.
 
     Attributes:
         game: ``resource-exchange``, ``sell-buy`` or ``ultimatum``.
         variant: ``default`` or ``sirius-generalization`` numbers.
         games: Self-play games per iteration (the training data).
         eval_games: Games per evaluation pairing (base vs base; trained vs frozen base, per seat).
-        keep: Which of a player's games it learns from: ``won``, ``deal`` or ``utility``.
-        utility_threshold: For ``keep="utility"``.
+        curation: Which of a player's games it learns from (``keep``: ``won``, ``deal`` or
+            ``utility`` at least ``utility_threshold``).
         iterations: Play-train-swap rounds.
         temperature: The players' sampling temperature.
         max_tokens: Longest turn.
@@ -52,8 +52,7 @@ class SelfPlayConfig(RunConfig):
     games: int = 48
     eval_games: int = 32
     iterations: int = 1
-    keep: NegotiationFilter = "won"
-    utility_threshold: float = 0.0
+    curation: CurationConfig = field(default_factory=CurationConfig)
     temperature: float = 0.7
     max_tokens: int = 40
     constrain_actions: bool = False

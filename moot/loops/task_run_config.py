@@ -1,0 +1,53 @@
+"""Settings of every loop that plays a protocol on a task (improve, live), beside :class:`~moot.runs.config.RunConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from moot.evaluation.tasks import SplitSizes, Task, arithmetic_task, jsonl_task
+from moot.nodes.chain import ChainConfig
+from moot.nodes.critique import CritiqueConfig
+from moot.nodes.debate import DebateConfig
+from moot.runs.config import RunConfig
+from moot.training.examples import CurationConfig
+
+TaskProtocol = Literal["debate", "chain", "critique"]
+EvalSplit = Literal["validation", "test"]
+TASK_PROTOCOLS: tuple[str, ...] = get_args(TaskProtocol)
+"""The protocols that answer a task's questions (their configs are fields of :class:`TaskRunConfig`)."""
+
+
+@dataclass
+class TaskRunConfig(RunConfig):
+    """A protocol playing a task: which protocol, which task, how it is split, scored and curated.
+
+    Attributes:
+        protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
+        task: ``arithmetic`` or a path to a JSONL file of ``question`` / ``answer``.
+        level: Arithmetic difficulty (see :func:`moot.evaluation.tasks.arithmetic_task`).
+        sizes: Train / validation / test split sizes.
+        eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
+        debate, chain, critique: Settings of each protocol (only the played one is used).
+        curation: Which logged outputs become each role's training data.
+    """
+
+    protocol: TaskProtocol = "debate"
+    task: str = "arithmetic"
+    level: str = "sum2"
+    sizes: SplitSizes = field(default_factory=SplitSizes)
+    eval_split: EvalSplit = "test"
+    debate: DebateConfig = field(default_factory=DebateConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    critique: CritiqueConfig = field(default_factory=CritiqueConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+
+    def load_task(self) -> Task:
+        if self.task == "arithmetic":
+            return arithmetic_task(self.level, self.sizes, seed=self.seed)
+        return jsonl_task(self.task, self.sizes, seed=self.seed)
+
+    @property
+    def protocol_config(self) -> Any:
+        """The settings of the protocol being played."""
+        return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]

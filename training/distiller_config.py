@@ -1,0 +1,39 @@
+"""When the distiller (:mod:`moot.training.distiller`) trains a role, and on what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .lora_sft import LoraTrainingConfig
+
+
+@dataclass
+class DistillerConfig:
+    """When a role's next adapter is trained, on which examples, with which resources.
+
+    Attributes:
+        every: New kept examples of a role that start its next distillation.
+        every_minutes: Also distil this often, when a role has ``min_examples`` new ones.
+        min_examples: The fewest new examples the timer distils on.
+        replay_share: Share of each training set drawn from older kept examples (repeated
+            self-distillation without replay is reported to collapse).
+        max_new_examples: Cap on the new examples of one distillation (the latest are kept).
+        train_threads: CPU threads of the training process (serving keeps the rest).
+        lora: LoRA settings of each distillation.
+        seed: Seeds the replay sampling and training.
+    """
+
+    every: int = 32
+    every_minutes: float | None = None
+    min_examples: int = 8
+    replay_share: float = 0.5
+    max_new_examples: int = 64
+    train_threads: int = 1
+    lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.min_examples < 1:
+            raise ValueError(f"every and min_examples must be at least 1, got {self.every} and {self.min_examples}")
+        if not 0.0 <= self.replay_share < 1.0:
+            raise ValueError(f"replay_share must be in [0, 1), got {self.replay_share}")
