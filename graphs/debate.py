@@ -45,7 +45,7 @@ def build_debate_graph(pool: ModelPool, config: DebateConfig = DebateConfig(),
                        **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a debate over the models in ``pool``.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool
         >>> graph = build_debate_graph(SharedModelPool(FakeListChatModel(responses=["7"])),

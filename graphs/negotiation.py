@@ -37,7 +37,7 @@ def build_negotiation_graph(pool: ModelPool, config: NegotiationConfig,
                             **options: Unpack[CompileOptions]) -> CompiledStateGraph:
     """Compile a game between the seats' roles in ``pool``; the input may be empty.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool
         >>> from moot.nodes.negotiation_rules import game_spec

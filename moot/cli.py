@@ -20,7 +20,8 @@ from rich.console import Console
 
 from moot.selection.candidates import Allocation, CandidateConfig
 from moot.cli_options import field_default, field_help, option
-from moot.loops.improve_config import EvalSplit, ImproveConfig, TaskProtocol
+from moot.loops.improve_config import ImproveConfig
+from moot.loops.task_run_config import EvalSplit, TaskProtocol
 from moot.live.learner_config import LearnerConfig
 from moot.loops.live_config import LiveConfig
 from moot.nodes.critique import CritiqueConfig

@@ -5,7 +5,7 @@ turns one field into a ``typer.Option`` with the field's default and that text. 
 typed with a ``Literal`` becomes a choice (the parser refuses anything else) as long as the
 command annotates its parameter with the same ``Literal``.
 
-Example:
+Examples:
     >>> from moot.nodes.debate import DebateConfig
     >>> field_help(DebateConfig, "n_agents")
     'Agents answering in parallel.'

@@ -1,6 +1,6 @@
 """Research features whose API may still change: the league, candidate search, prompt search.
 
-Example:
+Examples:
     >>> from moot.experimental import CandidateConfig
     >>> CandidateConfig(count=3).learning_rate(2e-4, 0) > 0
     True

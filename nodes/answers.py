@@ -14,7 +14,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 def parse_number(text: str) -> str | None:
     """The last number in ``text``, normalized (commas dropped, ``12.0`` -> ``12``), or None.
 
-    Example:
+    Examples:
         >>> parse_number("45 + 12 = 57.")
         '57'
         >>> parse_number("It is 1,024.0") , parse_number("no idea")
@@ -43,7 +43,7 @@ def majority_vote(answers: Sequence[str | None]) -> tuple[str | None, dict[str, 
 
     Ties go to the answer given first, so the result does not depend on dict order.
 
-    Example:
+    Examples:
         >>> majority_vote(["3", None, "5", "5"])
         ('5', {'3': 1, '5': 2})
         >>> majority_vote([None, None])

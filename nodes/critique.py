@@ -18,7 +18,7 @@ _POSITIVE = {"true", "correct", "right", "yes"}
 def parse_verdict(text: str) -> bool | None:
     """The judge's verdict: the first True/False-like word, or None when there is none.
 
-    Example:
+    Examples:
         >>> parse_verdict("True."), parse_verdict("The answer is incorrect"), parse_verdict("Hmm")
         (True, False, None)
     """

@@ -21,7 +21,7 @@ def role_for(scheme: RoleScheme, agent: int, round_: int) -> str:
     generator, every revision from a critic. ``shared`` gives every agent one role (one
     adapter learns from all of them: the cheapest to distil, as the live learner does).
 
-    Example:
+    Examples:
         >>> role_for("per-agent", 2, 1), role_for("generator-critic", 2, 1)
         ('debater-2', 'critic')
         >>> role_for("per-agent-generator-critic", 0, 0)

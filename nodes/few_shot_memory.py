@@ -33,7 +33,7 @@ class FewShotMemory:
         where: Further metadata conditions, e.g. ``{"run": run_id, "split": "train"}`` so
             that held-out episodes are never shown.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.stores import ExperienceRecord
@@ -86,7 +86,7 @@ class FewShotMemory:
 class RememberingPool(PoolWrapper):
     """A pool whose every role's model shows the role's few-shot memory (same backend, same adapters).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool

@@ -37,7 +37,7 @@ def action_pattern(game: GameState, seat: str) -> str:
     up to the pot, and ``ACCEPT`` is offered only when the other side has an offer standing:
     every constrained move is legal, not only well-formed.
 
-    Example:
+    Examples:
         >>> from moot.nodes.negotiation_rules import game_spec
         >>> import re
         >>> game = GameState.start(game_spec("sell-buy"))

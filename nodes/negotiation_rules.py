@@ -64,7 +64,7 @@ class GameSpec:
 def game_spec(name: str, variant: Literal["default", "sirius-generalization"] = "default", **overrides) -> GameSpec:
     """The spec of a game, in its default or SiriuS-generalization numbers.
 
-    Example:
+    Examples:
         >>> game_spec("sell-buy").values["buyer"]["X"], game_spec("sell-buy", "sirius-generalization").values["buyer"]["X"]
         (60, 70)
     """
@@ -114,7 +114,7 @@ def _pairs(text: str) -> dict[str, int]:
 def parse_action(spec: GameSpec, player: str, text: str) -> Action:
     """Read the last ``ACTION:`` line of a message into an :class:`Action` (not yet validated).
 
-    Example:
+    Examples:
         >>> parse_action(game_spec("sell-buy"), "buyer", "I can pay 55. ACTION: PROPOSE price=55").offer.give
         {'ZUP': 55}
         >>> parse_action(game_spec("ultimatum"), "player-1", "no action here").kind

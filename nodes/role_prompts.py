@@ -18,7 +18,7 @@ from .serving.model_pool import ModelPool, PoolWrapper
 def with_system_prompt(messages: Any, prompt: str) -> list[BaseMessage]:
     """``messages`` with ``prompt`` as their one system message.
 
-    Example:
+    Examples:
         >>> [m.content for m in with_system_prompt([("system", "old"), ("user", "2 + 2?")], "Answer with a number.")]
         ['Answer with a number.', '2 + 2?']
     """
@@ -29,7 +29,7 @@ def with_system_prompt(messages: Any, prompt: str) -> list[BaseMessage]:
 class PromptedPool(PoolWrapper):
     """``pool``, with each role in ``prompts`` answering under that system prompt.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from moot.nodes import SharedModelPool
         >>> pool = PromptedPool(SharedModelPool(FakeListChatModel(responses=["4"])), {"solver": "Be brief."})

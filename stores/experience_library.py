@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 def record_id(*parts: Any) -> str:
     """Deterministic id from the parts that locate a node output, so reruns upsert.
 
-    Example:
+    Examples:
         >>> record_id("run", 0, "ep-1", "agent", 1, 2) == record_id("run", 0, "ep-1", "agent", 1, 2)
         True
     """
@@ -107,7 +107,7 @@ LIBRARY_FORMAT = 2
 def input_text(messages: list[dict[str, str]]) -> str:
     """What a record is found by: its last user message (the question), else its last message.
 
-    Example:
+    Examples:
         >>> input_text([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "45 + 12?"}])
         '45 + 12?'
     """
@@ -143,7 +143,7 @@ class ExperienceLibrary:
             with one SQL query whose variables SQLite caps at 32,766, so a library-wide
             query has to come in pages.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> library = ExperienceLibrary(tempfile.mkdtemp())
         >>> library.add([ExperienceRecord("r1", "57", [{"role": "user", "content": "45+12?"}],

@@ -28,7 +28,7 @@ def _is_right(record: ExperienceRecord, target: Target) -> bool:
 def debate_training_sets(records: Iterable[ExperienceRecord], config: CurationConfig = CurationConfig()) -> dict[str, list[TrainingExample]]:
     """Per-role training examples from logged debate turns.
 
-    Example:
+    Examples:
         >>> from moot.stores import ExperienceRecord
         >>> def turn(i, rnd, correct):
         ...     return ExperienceRecord(f"r{i}", "57", [{"role": "user", "content": "q"}],

@@ -11,7 +11,7 @@ by :mod:`moot.promotion`. Three parts:
 * **training jobs**: each candidate is trained in its own process from the role's current
   adapter (:mod:`moot.training.jobs`), with its own thread budget.
 
-Example:
+Examples:
     >>> from moot.training.examples import TrainingExample
     >>> ex = lambda i: TrainingExample(f"r{i}", "solver", [{"role": "user", "content": f"q{i}"}], f"a{i}")
     >>> distiller = Distiller(DistillerConfig(every=2, replay_share=0.5), "/tmp/adapters")

@@ -55,7 +55,7 @@ def train_lora_adapter_in_subprocess(
 
     Raises:
         TrainingCancelled: if ``cancel`` was set.
-        Whatever the training raised in the child (``NotEnoughData``, a bad setting...).
+        Exception: whatever the training raised in the child (``NotEnoughData``, a bad setting...).
         RuntimeError: if the child died without an answer (killed, out of memory).
         TimeoutError: if it ran past ``timeout_s`` (it is then stopped).
     """

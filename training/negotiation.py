@@ -19,7 +19,7 @@ def negotiation_training_sets(
     ``won``: it ended with more utility than its opponent; ``deal``: the game closed;
     ``utility``: its utility reached ``utility_threshold``. Invalid turns never train.
 
-    Example:
+    Examples:
         >>> from moot.stores import ExperienceRecord
         >>> turn = ExperienceRecord("t", "ACTION: ACCEPT", [], {"node": "player", "role": "buyer",
         ...                         "valid": True, "won": True, "deal": True, "utility": 5.0})

@@ -77,7 +77,7 @@ def _random_proposal(game: GameState, seat: str, rng: random.Random) -> str:
 def scripted_move(game: GameState, seat: str, config: WarmStartConfig, rng: random.Random) -> str:
     """The script's message for ``seat``: a short sentence and a valid action line.
 
-    Example:
+    Examples:
         >>> from moot.nodes.negotiation_rules import game_spec
         >>> scripted_move(GameState.start(game_spec("sell-buy")), "seller", WarmStartConfig(), random.Random(0))
         'I can do this. ACTION: PROPOSE price=68'
@@ -98,7 +98,7 @@ def warm_start_examples(negotiation: NegotiationConfig, config: WarmStartConfig 
     An example is the prompt the graph would have shown that player at that turn, and
     the script's move as the completion.
 
-    Example:
+    Examples:
         >>> from moot.nodes.negotiation_rules import game_spec
         >>> examples = warm_start_examples(NegotiationConfig(game_spec("ultimatum")), WarmStartConfig(games=2))
         >>> examples[0].role, examples[0].completion.split("ACTION:")[1].split()[0]

@@ -42,7 +42,7 @@ def episode_rewards(records: Iterable[ExperienceRecord], feedback: Iterable[Feed
 
     Episodes with none of these are left out.
 
-    Example:
+    Examples:
         >>> from moot.stores import ExperienceRecord, Feedback
         >>> r = ExperienceRecord("a", "7", [], {"episode": "e1", "reward": 1.0})
         >>> episode_rewards([r]), episode_rewards([r], [Feedback("e1", 0.0)])
@@ -67,7 +67,7 @@ def rewarded_training_sets(records: Iterable[ExperienceRecord], feedback: Iterab
                            keep: RewardFilter = RewardFilter()) -> dict[str, list[TrainingExample]]:
     """Per-role training sets by the rule in the module docstring.
 
-    Example:
+    Examples:
         >>> from moot.stores import ExperienceRecord, Feedback
         >>> good = ExperienceRecord("a", "Paris", [{"role": "user", "content": "Capital of France?"}],
         ...                         {"episode": "e1", "role": "support", "time": 1.0})

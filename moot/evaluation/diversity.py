@@ -23,7 +23,7 @@ METRICS = ("disagreement", "embedding distance")
 def disagreements(answers: Sequence[Sequence[str | None]]) -> list[float]:
     """Per question with two or more agents: 1.0 where they did not all give the same answer, else 0.0.
 
-    Example:
+    Examples:
         >>> disagreements([["7", "7", "7"], ["7", "8", "7"], ["5", None, "5"], ["4"]])
         [0.0, 1.0, 1.0]
     """
@@ -33,7 +33,7 @@ def disagreements(answers: Sequence[Sequence[str | None]]) -> list[float]:
 def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
     """1 minus the cosine similarity.
 
-    Example:
+    Examples:
         >>> cosine_distance([1.0, 0.0], [0.0, 1.0]), round(cosine_distance([1.0, 1.0], [2.0, 2.0]), 9)
         (1.0, 0.0)
         >>> cosine_distance([0.1, 0.7], [0.1, 0.7]) >= 0.0
@@ -48,7 +48,7 @@ def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
 def pairwise_distances(replies: Sequence[Sequence[str]], embed: Embed) -> list[float]:
     """Per question with two or more replies: the mean cosine distance between every two agents' replies.
 
-    Example:
+    Examples:
         >>> table = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 0.0]}
         >>> embed = lambda texts: [table[t] for t in texts]
         >>> pairwise_distances([["a", "b"], ["a", "c"], ["a"]], embed)

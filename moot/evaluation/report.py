@@ -81,7 +81,7 @@ def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
 
     The one formula every report uses: accuracies (0/1 outcomes), win rates and utilities.
 
-    Example:
+    Examples:
         >>> mean_stderr([1, 0, 1, 1])
         (0.75, 0.25)
     """
@@ -100,7 +100,7 @@ class Score:
     A ``diversity`` score (see :mod:`moot.evaluation.diversity`) keeps its mean value in ``accuracy``;
     reports plot it apart from the accuracies.
 
-    Example:
+    Examples:
         >>> Score.of("base", [True, False, True, True]).accuracy
         0.75
     """
@@ -183,7 +183,7 @@ def load_report(run_dir: str | Path) -> ImproveReport:
 def combine_reports(run_dirs: list[str | Path], out_dir: str | Path) -> ImproveReport:
     """One report of several runs (e.g. with and without augmentation), rows named by run.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> a, b, out = (Path(tempfile.mkdtemp()) for _ in range(3))
         >>> for folder, accuracy in ((a, 0.2), (b, 0.4)):

@@ -124,7 +124,7 @@ def arithmetic_task(level: str = DEFAULT_LEVEL, sizes: SplitSizes = SplitSizes()
     ``sub2`` (two-digit differences, never negative; 0.07), ``mixed3`` (``a+b*c``, numbers
     0-30; 0.03), ``maf6`` (Multiagent Finetuning's ``a+b*c+d-e*f``, numbers 0-30).
 
-    Example:
+    Examples:
         >>> task = arithmetic_task("sum2", SplitSizes(5, 2, 3), seed=1)
         >>> len(task.train), len(task.validation), len(task.test)
         (5, 2, 3)

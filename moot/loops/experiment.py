@@ -47,7 +47,7 @@ from moot.runs.folder import RunFolderInUse
 def _override(value: Any, changes: dict[str, Any]) -> Any:
     """``value`` (a dataclass) with ``changes`` applied, recursing into nested dataclasses.
 
-    Example:
+    Examples:
         >>> from moot.loops.improve import ImproveConfig
         >>> config = _override(ImproveConfig(), {"iterations": 3, "debate": {"n_agents": 1}})
         >>> config.iterations, config.debate.n_agents, config.debate.n_rounds
@@ -76,7 +76,7 @@ def _override(value: Any, changes: dict[str, Any]) -> Any:
 def slug(name: str) -> str:
     """A folder name for an arm.
 
-    Example:
+    Examples:
         >>> slug("Multiagent finetuning (consensus)")
         'multiagent-finetuning-consensus'
     """

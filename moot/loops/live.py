@@ -37,7 +37,7 @@ from moot.evaluation.tasks import Problem
 def quantile(values: list[float], q: float) -> float:
     """The ``q`` quantile (nearest rank) of ``values``; 0 for none.
 
-    Example:
+    Examples:
         >>> quantile([1.0, 2.0, 3.0, 4.0], 0.5), quantile([1.0, 2.0, 3.0, 4.0], 0.95)
         (2.0, 4.0)
     """

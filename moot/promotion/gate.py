@@ -45,7 +45,7 @@ class GateResult:
 def gate_decision(current: Sequence[float], candidate: Sequence[float], config: GateConfig = GateConfig()) -> GateResult:
     """Decide from paired per-item scores of the current and the candidate version.
 
-    Example:
+    Examples:
         >>> gate_decision([1, 1, 0, 1], [1, 0, 0, 1]).promote     # -0.25 at n = 4: within noise
         True
         >>> gate_decision([1, 1, 0, 1] * 100, [1, 0, 0, 1] * 100).promote   # the same loss at n = 400

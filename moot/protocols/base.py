@@ -61,7 +61,7 @@ class Protocol(ABC, Generic[ConfigT]):
         protocol runs as a subgraph (its run keeps the protocol's name, so
         :attr:`annotators` label its calls from its own state), with the parent's callbacks.
 
-        Example:
+        Examples:
             >>> from langchain_core.language_models import FakeListChatModel
             >>> from langgraph.graph import START, StateGraph
             >>> from typing import TypedDict

@@ -48,7 +48,7 @@ def _json_value(value: Any) -> str:
 def episode_id(split: str, label: str, iteration: int, item: str) -> str:
     """The one episode-id format: ``<split>/<setting>/it<iteration>/<problem or game>``.
 
-    Example:
+    Examples:
         >>> episode_id("train", "debate", 1, "sum2-7")
         'train/debate/it1/sum2-7'
     """

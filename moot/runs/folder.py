@@ -91,7 +91,7 @@ def claim_run_folder(run_dir: Path, settings: dict[str, Any], mode: RunMode,
 class RunProgress:
     """The phases a run has finished, each with what it produced, saved after every phase.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
         >>> RunProgress(folder).finish("baseline", {"accuracy": 0.2})

@@ -35,7 +35,7 @@ TimeUnion = Literal["horizon", "anytime"]
 def exploration_bonus(plays: int, total_plays: int, c: float = math.sqrt(2)) -> float:
     """UCB1's bonus ``c * sqrt(ln(total) / plays)``; infinite for an arm never played.
 
-    Example:
+    Examples:
         >>> round(exploration_bonus(4, 16, c=1.0), 4)   # sqrt(ln 16 / 4)
         0.8326
         >>> exploration_bonus(16, 64, c=1.0) < exploration_bonus(4, 64, c=1.0)   # decays with plays
@@ -62,7 +62,7 @@ class ArmStats:
 class UCB:
     """UCB1 over named arms; new arms can join at any time (a league grows each iteration).
 
-    Example:
+    Examples:
         >>> bandit = UCB(["a", "b"], c=1.0)
         >>> bandit.select()           # unplayed arms first, in order
         'a'
@@ -136,7 +136,7 @@ def confidence_radius(plays: int, n_arms: int, delta: float, horizon: int | None
     least ``1 - delta``, whatever order the arms are played in; so :func:`lucb` and
     :func:`uniform_best_arm` stop under the same guarantee and their costs compare directly.
 
-    Example:
+    Examples:
         >>> round(confidence_radius(10, 4, 0.1), 4)      # sqrt(ln(4 * 4 * 100 / 0.1) / 20)
         0.6957
         >>> round(confidence_radius(10, 4, 0.1, horizon=50), 3)      # sqrt(ln(2 * 4 * 50 / 0.1) / 20)
@@ -152,7 +152,7 @@ def confidence_radius(plays: int, n_arms: int, delta: float, horizon: int | None
 def kl_bernoulli(p: float, q: float) -> float:
     """``KL(Bernoulli(p) || Bernoulli(q))``, the exponent of the Chernoff bound for a mean in [0, 1].
 
-    Example:
+    Examples:
         >>> round(kl_bernoulli(0.5, 0.25), 4)     # 0.5 ln 2 + 0.5 ln(2/3)
         0.1438
         >>> kl_bernoulli(0.3, 0.3)
@@ -184,7 +184,7 @@ def confidence_interval(mean: float, plays: int, n_arms: int, delta: float,
     it lies inside the Hoeffding interval, with the same guarantee, and it narrows most
     where accuracies sit near 0 or 1. ``horizon``: see :func:`_union_level`.
 
-    Example:
+    Examples:
         >>> low, high = confidence_interval(0.1, 100, 4, 0.1)
         >>> round(low, 3), round(high, 3)
         (0.01, 0.327)
@@ -256,7 +256,7 @@ def lucb(arms: Sequence[Hashable], sample: Callable[[Hashable, int], float], *, 
         time_union: ``horizon`` spreads the error over ``per_arm_budget`` play counts (when
             one is given; else, as ``anytime``, over every count).
 
-    Example:
+    Examples:
         >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
         >>> stream = lambda arm, k: float(k % 10 < 10 * means[arm])      # scripted, deterministic rewards
         >>> found = lucb(list(means), stream, delta=0.1)
@@ -281,7 +281,7 @@ def uniform_best_arm(arms: Sequence[Hashable], sample: Callable[[Hashable, int],
                      bounds: Bounds = "kl", time_union: TimeUnion = "horizon") -> BestArm:
     """The baseline: play every arm in turn, with the same stopping rule as :func:`lucb`.
 
-    Example:
+    Examples:
         >>> means = {"weak": 0.1, "strong": 0.9, "middling": 0.3}
         >>> stream = lambda arm, k: float(k % 10 < 10 * means[arm])
         >>> found = uniform_best_arm(list(means), stream, delta=0.1)

@@ -7,7 +7,7 @@ rule (:mod:`moot.selection.bandits`): the search stops once the leader is known,
 candidate, so that they batch on the engine; a block's outcomes are then handed out one by
 one, so the allocation is the bandit's, and the episodes a search *played* are what it cost.
 
-Example:
+Examples:
     >>> outcomes = {"lr=1e-4": [0, 1] * 50, "lr=4e-4": [1, 1, 1, 0] * 25}      # scripted blocks
     >>> play = lambda name, start, count: outcomes[name][start:start + count]
     >>> found = select_candidate(["lr=1e-4", "lr=4e-4"], play, CandidateConfig(count=2, epsilon=0.3), episodes_per_candidate=100)
@@ -65,7 +65,7 @@ class CandidateConfig:
     def learning_rate(self, base: float, candidate: int) -> float:
         """Candidate ``candidate``'s learning rate.
 
-        Example:
+        Examples:
             >>> CandidateConfig(count=3).learning_rate(2e-4, 2)
             0.0008
         """

@@ -9,7 +9,7 @@ one behind an OpenAI-compatible endpoint) reads a batch of them beside the curre
 and proposes a new prompt. A proposal is then gated like an adapter (:mod:`moot.promotion.gate`) and
 recorded, versioned, in the run's lineage.
 
-Example:
+Examples:
     >>> from langchain_core.language_models import FakeListChatModel
     >>> optimizer = FakeListChatModel(responses=["PROMPT: Reply with the final number only."])
     >>> trace = [RoleTrace("What is 2 + 3?", "The answer is five", 0.0, "5", ["Say the number itself."])]
@@ -85,7 +85,7 @@ def role_traces(records: Sequence[ExperienceRecord], role: str, feedback: Sequen
     """The role's calls in ``records``, each with its episode's reward (the rule of
     :func:`moot.training.rewarded.episode_rewards`) and feedback (critics, judges, users).
 
-    Example:
+    Examples:
         >>> from moot.stores import ExperienceRecord
         >>> calls = [ExperienceRecord("1", "5", [], {"role": "solver", "episode": "e", "question": "2 + 3?",
         ...                                          "final_correct": True, "target": "5"}),

@@ -15,7 +15,7 @@ def check_role_name(role: str) -> str:
     not contain ``.``), so they are held to letters, digits, ``_`` and ``-`` and start with a
     letter or digit.
 
-    Example:
+    Examples:
         >>> check_role_name("debater-0")
         'debater-0'
         >>> check_role_name("../../escaped")
@@ -38,7 +38,7 @@ class AdapterRegistry:
     ``None`` means the base model. Switching is one assignment under a lock, so a call
     sees either the old version or the new one, never a mix.
 
-    Example:
+    Examples:
         >>> registry = AdapterRegistry()
         >>> registry.switch("critic", "critic_v1")
         >>> registry.switch("critic", "critic_v2")

@@ -45,7 +45,7 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
 def has_bf16_matrix_units(flags: frozenset[str] | None = None) -> bool:
     """Whether the CPU reports native bf16 matrix instructions (AMX-BF16 or AVX512-BF16).
 
-    Example:
+    Examples:
         >>> has_bf16_matrix_units(frozenset({"avx2", "amx_bf16"})), has_bf16_matrix_units(frozenset({"avx2"}))
         (True, False)
     """
@@ -81,7 +81,7 @@ def resolve_dtype(choice: DtypeChoice = "auto") -> torch.dtype:
     Raises:
         ValueError: for a name outside ``auto``, ``float32``, ``bfloat16``.
 
-    Example:
+    Examples:
         >>> resolve_dtype("float32")
         torch.float32
     """

@@ -27,7 +27,7 @@ _JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_sepa
 class Grammar:
     """A grammar in llguidance's serialized form (hashable, so requests with one batch together).
 
-    Example:
+    Examples:
         >>> Grammar.json_schema({"type": "integer"}).text.startswith('{"grammars"')
         True
     """

@@ -49,7 +49,7 @@ def gguf_path() -> Path:
 def model_name(name_or_path: str | Path) -> str:
     """The name a model is recorded under: the embedded model's name, or a folder's base name.
 
-    Example:
+    Examples:
         >>> model_name(cache_root() / "SmolLM2-135M-Instruct-f32"), model_name("/data/my-model/")
         ('SmolLM2-135M-Instruct', 'my-model')
     """
@@ -63,7 +63,7 @@ def embedded_model_dir(cache: Path | None = None) -> Path:
     The folder is an ordinary ``save_pretrained`` folder (config, safetensors, tokenizer), so
     transformers, peft, trl and vLLM can all load it.
 
-    Example:
+    Examples:
         >>> from moot.nodes.serving.embedded_model import embedded_model_dir
         >>> (embedded_model_dir() / "config.json").is_file()
         True

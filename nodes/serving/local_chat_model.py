@@ -30,7 +30,7 @@ class LocalChatModel(BaseChatModel):
     When ``role`` and ``registry`` are set, every call reads the role's current adapter
     from the registry, so a hot-swap takes effect on the next call with no new object.
 
-    Example:
+    Examples:
         >>> from moot.nodes import LocalChatModel, LocalEngine
         >>> model = LocalChatModel(engine=LocalEngine.from_pretrained(), max_tokens=4)
         >>> isinstance(model.invoke("Say hi").content, str)

@@ -66,7 +66,7 @@ class LocalEngine:
         model_dir: The folder the weights came from; with it, an adapter whose manifest
             names another base (by fingerprint) is refused.
 
-    Example:
+    Examples:
         >>> from moot.nodes.serving.local_engine import LocalEngine, SamplingParams
         >>> engine = LocalEngine.from_pretrained()  # the embedded SmolLM2 by default
         >>> [c.text for c in engine.generate([[{"role": "user", "content": "Say hi"}]],

@@ -124,7 +124,7 @@ class PoolWrapper(ModelPool):
     so a swap through either shows in both, and :meth:`pinned` pins the inner pool and keeps
     the wrapping.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> from langchain_core.runnables import RunnableLambda
         >>> class Shouting(PoolWrapper):
@@ -213,7 +213,7 @@ class SharedModelPool(ModelPool):
 
     Use it to run moot's graphs on a hosted model or on a fake model in tests.
 
-    Example:
+    Examples:
         >>> from langchain_core.language_models import GenericFakeChatModel
         >>> from langchain_core.messages import AIMessage
         >>> pool = SharedModelPool(GenericFakeChatModel(messages=iter([AIMessage("42")])))
