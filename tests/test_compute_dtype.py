@@ -55,21 +55,21 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert has_bf16_matrix_units(cpu_flags(info)) and not has_bf16_matrix_units(cpu_flags(tmp_path / "none"))
 
 
-def test_the_engine_loads_the_float32_folder_in_either_dtype(tiny_model_dir):
+def test_the_engine_loads_the_float32_folder_in_either_dtype(tiny_model_dir_each_seed):
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        engine = LocalEngine.from_pretrained(tiny_model_dir, dtype=name)
+        engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype=name)
         assert engine.dtype == name and next(engine.model.parameters()).dtype == dtype
 
 
 @pytest.mark.parametrize(("trained_in", "served_in"), [("bfloat16", "float32"), ("float32", "bfloat16")])
-def test_an_adapter_trained_in_one_dtype_serves_in_the_other(tiny_model_dir, tmp_path, trained_in, served_in):
+def test_an_adapter_trained_in_one_dtype_serves_in_the_other(tiny_model_dir_each_seed, tmp_path, trained_in, served_in):
     examples = [TrainingExample(f"r{i}", "solver", QUESTION, "apple") for i in range(8)]
     config = LoraTrainingConfig(rank=8, alpha=16, learning_rate=1e-2, max_steps=20, batch_size=4, dropout=0.0,
                                 dtype=trained_in)
-    train_lora_adapter(tiny_model_dir, examples, tmp_path / "a", role="solver", config=config)
+    train_lora_adapter(tiny_model_dir_each_seed, examples, tmp_path / "a", role="solver", config=config)
     assert AdapterManifest.load(tmp_path / "a").dtype == trained_in
 
-    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype=served_in)
+    engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype=served_in)
     before = engine.log_likelihood(QUESTION, "apple")
     engine.load_adapter("a", tmp_path / "a")
     assert {p.dtype for n, p in engine.model.named_parameters() if ".a." in n} == {resolve_dtype(served_in)}

@@ -14,9 +14,9 @@ QUESTIONS = [[{"role": "user", "content": text}] for text in
 
 
 @pytest.fixture
-def engines(tiny_model_dir):
+def engines(tiny_model_dir_each_seed):
     """The same weights under both schedulers (float32: a row's arithmetic does not depend on its neighbours)."""
-    continuous = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    continuous = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32")
     return continuous, LocalEngine(continuous.model, continuous.tokenizer, scheduler="static")
 
 

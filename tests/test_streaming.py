@@ -14,8 +14,8 @@ QUESTIONS = ["What is 2 + 2?", "Name a colour.", "Say something long."]
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir) -> LocalEngine:
-    return LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+def engine(tiny_model_dir_each_seed) -> LocalEngine:
+    return LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32")
 
 
 def model(engine: LocalEngine) -> LocalChatModel:

@@ -27,8 +27,8 @@ class Verdict(BaseModel):
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir) -> LocalEngine:
-    return LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+def engine(tiny_model_dir_each_seed) -> LocalEngine:
+    return LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32")
 
 
 def test_structured_output_is_valid_by_construction(engine):
@@ -78,10 +78,10 @@ def test_bound_tools_come_back_as_valid_tool_calls(engine):
     assert forced.invoke("Anything").tool_calls[0]["name"] == "Weather"
 
 
-def test_a_bad_grammar_or_the_static_scheduler_is_refused_before_decoding(engine, tiny_model_dir):
+def test_a_bad_grammar_or_the_static_scheduler_is_refused_before_decoding(engine, tiny_model_dir_each_seed):
     with pytest.raises(ValueError, match="grammar"):
         LocalChatModel(engine=engine).bind(grammar=Grammar("not a grammar")).invoke("hi")
-    static = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32", scheduler="static")
+    static = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32", scheduler="static")
     with pytest.raises(ValueError, match="continuous scheduler"):
         LocalChatModel(engine=static).with_structured_output(Verdict).invoke("hi")
 

@@ -19,11 +19,11 @@ def examples(answer: str, n: int = 8) -> list[TrainingExample]:
 
 
 @pytest.fixture(scope="module")
-def adapters(tiny_model_dir, tmp_path_factory):
+def adapters(tiny_model_dir_each_seed, tmp_path_factory):
     """Two adapter versions trained towards different answers."""
     folder = tmp_path_factory.mktemp("adapters")
-    first = train_lora_adapter(tiny_model_dir, examples("apple"), folder / "v1", role="solver", iteration=1, config=FAST)
-    second = train_lora_adapter(tiny_model_dir, examples("banana"), folder / "v2", role="solver", iteration=2, config=FAST)
+    first = train_lora_adapter(tiny_model_dir_each_seed, examples("apple"), folder / "v1", role="solver", iteration=1, config=FAST)
+    second = train_lora_adapter(tiny_model_dir_each_seed, examples("banana"), folder / "v2", role="solver", iteration=2, config=FAST)
     return folder / "v1", folder / "v2", first, second
 
 
@@ -58,14 +58,14 @@ def test_training_writes_an_adapter_with_its_manifest(adapters):
     assert not (v1 / "trainer").exists()
 
 
-def test_training_can_go_on_from_an_earlier_adapter(tiny_model_dir, adapters, tmp_path):
+def test_training_can_go_on_from_an_earlier_adapter(tiny_model_dir_each_seed, adapters, tmp_path):
     from dataclasses import replace
 
     from safetensors.torch import load_file
 
     v1, _, _, _ = adapters
     barely = replace(FAST, learning_rate=1e-12, max_steps=1)
-    manifest = train_lora_adapter(tiny_model_dir, examples("banana"), tmp_path / "on", role="solver", iteration=2,
+    manifest = train_lora_adapter(tiny_model_dir_each_seed, examples("banana"), tmp_path / "on", role="solver", iteration=2,
                                   config=barely, init_adapter=v1)
     before, after = load_file(v1 / "adapter_model.safetensors"), load_file(tmp_path / "on" / "adapter_model.safetensors")
     assert before.keys() == after.keys()
@@ -75,9 +75,9 @@ def test_training_can_go_on_from_an_earlier_adapter(tiny_model_dir, adapters, tm
     assert manifest.parent == str(v1) and AdapterManifest.load(tmp_path / "on").parent == str(v1)
 
 
-def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir, adapters):
+def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir_each_seed, adapters):
     v1, v2, _, _ = adapters
-    engine = LocalEngine.from_pretrained(tiny_model_dir)
+    engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed)
     pool = LocalModelPool(engine)
     before = greedy(pool)
     weights_before = base_weights(engine)
@@ -97,9 +97,9 @@ def test_hot_swap_changes_outputs_without_touching_the_base(tiny_model_dir, adap
     assert greedy(pool, role="someone-else") == before
 
 
-def test_new_versions_get_new_names_and_the_old_one_stays_for_rollback(tiny_model_dir, adapters):
+def test_new_versions_get_new_names_and_the_old_one_stays_for_rollback(tiny_model_dir_each_seed, adapters):
     v1, v2, _, _ = adapters
-    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir))
+    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir_each_seed))
     pool.publish("solver", v1)
     first = greedy(pool)
     assert pool.publish("solver", v2) == "solver_v2"
@@ -114,17 +114,17 @@ def test_new_versions_get_new_names_and_the_old_one_stays_for_rollback(tiny_mode
         pool.engine.load_adapter("solver_v1", v1)
 
 
-def test_only_current_and_previous_versions_stay_loaded(tiny_model_dir, adapters):
+def test_only_current_and_previous_versions_stay_loaded(tiny_model_dir_each_seed, adapters):
     v1, v2, _, _ = adapters
-    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir))
+    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir_each_seed))
     for folder in (v1, v2, v1):
         pool.publish("solver", folder)
     assert pool.engine.adapters == {"solver_v2", "solver_v3"}
 
 
-def test_one_batched_call_runs_each_row_with_its_own_adapter(tiny_model_dir, adapters):
+def test_one_batched_call_runs_each_row_with_its_own_adapter(tiny_model_dir_each_seed, adapters):
     v1, v2, _, _ = adapters
-    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype=BATCH_DTYPE)
+    engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype=BATCH_DTYPE)
     engine.load_adapter("a", v1)
     engine.load_adapter("b", v2)
     params = SamplingParams(max_new_tokens=6)
@@ -134,8 +134,8 @@ def test_one_batched_call_runs_each_row_with_its_own_adapter(tiny_model_dir, ada
     assert [c.adapter for c in mixed] == ["a", None, "b"]
 
 
-def test_concurrent_calls_are_batched_into_fewer_generate_calls(tiny_model_dir):
-    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype=BATCH_DTYPE, gather_window_s=0.2)
+def test_concurrent_calls_are_batched_into_fewer_generate_calls(tiny_model_dir_each_seed):
+    engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype=BATCH_DTYPE, gather_window_s=0.2)
     pool = LocalModelPool(engine)
     questions = [[{"role": "user", "content": f"Count to {i}"}] for i in range(8)]
     sequential = [pool.model("x", max_tokens=5).invoke(q).content for q in questions]
@@ -145,9 +145,9 @@ def test_concurrent_calls_are_batched_into_fewer_generate_calls(tiny_model_dir):
     assert engine.generate_calls - calls_before < len(questions)
 
 
-def test_a_swap_during_traffic_is_atomic(tiny_model_dir, adapters):
+def test_a_swap_during_traffic_is_atomic(tiny_model_dir_each_seed, adapters):
     v1, _, _, _ = adapters
-    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype=BATCH_DTYPE))
+    pool = LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype=BATCH_DTYPE))
     base_answer, results = greedy(pool), []
     workers = [threading.Thread(target=lambda: results.append(greedy(pool))) for _ in range(6)]
     for worker in workers[:3]:
@@ -161,10 +161,10 @@ def test_a_swap_during_traffic_is_atomic(tiny_model_dir, adapters):
     assert set(results) <= {base_answer, trained}
 
 
-def test_errors_are_clear(tiny_model_dir, tmp_path):
+def test_errors_are_clear(tiny_model_dir_each_seed, tmp_path):
     with pytest.raises(NotEnoughData, match="solver"):
-        train_lora_adapter(tiny_model_dir, [], tmp_path / "x", role="solver")
-    engine = LocalEngine.from_pretrained(tiny_model_dir)
+        train_lora_adapter(tiny_model_dir_each_seed, [], tmp_path / "x", role="solver")
+    engine = LocalEngine.from_pretrained(tiny_model_dir_each_seed)
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         engine.load_adapter("ghost", tmp_path)
     with pytest.raises(KeyError, match="not loaded"):

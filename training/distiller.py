@@ -8,8 +8,8 @@ by :mod:`moot.promotion`. Three parts:
 * **cursors**: per role, the time of the newest record its last distillation used, so a
   record is "new" once (cursors are saved by the caller, so a restart keeps them);
 * **replay**: each training set mixes the new examples with a share of older ones;
-* **training jobs**: each candidate is trained in its own process from the role's current
-  adapter (:mod:`moot.training.jobs`), with its own thread budget.
+* **training jobs**: each candidate is trained from the role's current adapter in the
+  process's training worker (:mod:`moot.training.jobs`), with its own thread budget.
 
 Examples:
     >>> from moot.training.examples import TrainingExample
@@ -34,7 +34,7 @@ from typing import Callable, Mapping, Sequence
 
 from .distiller_config import DistillerConfig
 from .examples import TrainingExample
-from .jobs import train_lora_adapter_in_subprocess
+from .jobs import shared_worker
 
 OnStep = Callable[[int, int, "float | None"], None]
 
@@ -65,6 +65,7 @@ class Distiller:
         self.adapters_dir = Path(adapters_dir)
         self.base_model_dir = Path(base_model_dir) if base_model_dir else None
         self.cancel = cancel
+        self.worker = shared_worker(config.train_threads)
 
     def due(self, sets: Mapping[str, Sequence[TrainingExample]], times: Mapping[str, float],
             cursors: Mapping[str, float], last_distill: float, now: float | None = None) -> list[Due]:
@@ -109,8 +110,7 @@ class Distiller:
         output = self.adapters_dir / role / f"d{number}"
         outputs = [output] if len(rates) == 1 else [output / f"candidate-{i}" for i in range(len(rates))]
         for folder, rate in zip(outputs, rates):
-            train_lora_adapter_in_subprocess(self.base_model_dir or embedded_model_dir(), examples, folder, role=role,
-                                             iteration=number, config=replace(self.config.lora, learning_rate=rate),
-                                             init_adapter=parent_dir, threads=self.config.train_threads,
-                                             on_step=on_step, cancel=self.cancel)
+            self.worker.train(self.base_model_dir or embedded_model_dir(), examples, folder, role=role,
+                              iteration=number, config=replace(self.config.lora, learning_rate=rate),
+                              init_adapter=parent_dir, on_step=on_step, cancel=self.cancel)
         return outputs
