@@ -20,14 +20,15 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from moot import LearnerConfig, LocalModelPool, LoraTrainingConfig, SplitSizes, TaskGate, arithmetic_task
+from moot import Learner, LearnerConfig, LocalModelPool, TaskGate, arithmetic_task
+from moot.evaluation.report import Score
+from moot.evaluation.tasks import SplitSizes
 from moot.graphs import ChainState
-from moot.live.learner import Learner
 from moot.nodes import ChainConfig, ChainStep, ModelPool
 from moot.nodes.answers import parse_number, safe_parse
 from moot.nodes.chain import make_step_node
-from moot.evaluation.report import Score
 from moot.stores.record_schema import Outcome
+from moot.training import LoraTrainingConfig
 
 TEAM = ChainConfig(steps=(
     ChainStep("planner", "You plan. Say in one sentence which operation solves the problem. Do not calculate.",

@@ -24,7 +24,9 @@ from pathlib import Path
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from moot import FewShotConfig, FewShotMemory, Learner, LearnerConfig, LocalModelPool, LoraTrainingConfig
+from moot import Learner, LearnerConfig, LocalModelPool
+from moot.nodes import FewShotConfig, FewShotMemory
+from moot.training import LoraTrainingConfig
 
 FAQ = [  # (ways a customer asks, the fact the answer must state, the answer a human would give)
     (["When do you open?", "What are your opening hours?", "Are you open at 9?"], "9am to 5pm",

@@ -183,9 +183,8 @@ def improve(
     roles: RoleScheme = option(DebateConfig, "roles"),
     summarize: bool = option(DebateConfig, "summarize"),
     temperature: Optional[float] = option(DebateConfig, "temperature", min=0.0, default=None, help=_EACH_PROTOCOLS_OWN),
-    augment: bool = option(ImproveConfig, "augment"),
     max_retries: int = option(CritiqueConfig, "max_retries", min=0),
-    repairs: Optional[int] = option(AugmentationConfig, "max_trajectories", "--repairs"),
+    repairs: Optional[int] = option(AugmentationConfig, "max_trajectories", "--repairs", min=0),
     max_tokens: int = option(DebateConfig, "max_tokens", min=1),
     train_size: int = _SPLIT["train"],
     validation_size: int = _SPLIT["validation"],
@@ -224,7 +223,6 @@ def improve(
             debate=replace(debate, n_agents=agents or debate.n_agents, n_rounds=rounds or debate.n_rounds),
             chain=ChainConfig(**sampling),
             critique=CritiqueConfig(max_retries=max_retries, **sampling),
-            augment=augment,
             augmentation=AugmentationConfig(max_trajectories=repairs),
             curation=CurationConfig(target=filter),
             lora=run.lora(rank=rank, alpha=2 * rank, epochs=epochs),
@@ -358,7 +356,7 @@ def report(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to put side by side.")],
     out: Annotated[Path, typer.Option(help="Where the combined report.json and report.png go.")] = Path("runs/combined"),
 ) -> None:
-    """Put several runs' held-out scores in one table and plot (e.g. --augment vs --no-augment)."""
+    """Put several runs' held-out scores in one table and plot (e.g. --repairs 0 against the default)."""
     from moot.evaluation.report import combine_reports
 
     missing = [str(r) for r in runs if not (r / "report.json").is_file()]

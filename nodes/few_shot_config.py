@@ -11,7 +11,7 @@ class FewShotConfig:
     """Which past calls are shown.
 
     Attributes:
-        k: How many examples.
+        k: How many examples (0: off, no memory).
         min_reward: Only calls whose own ``reward`` or whose episode's feedback
             (``episode_reward``) reached this are shown.
         search: ``similarity``, or ``mmr`` for examples that are near and also differ.

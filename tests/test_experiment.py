@@ -187,4 +187,8 @@ def test_a_tiny_experiment_runs_on_the_tiny_model_and_is_skipped_when_rerun(tiny
     assert list(wall) == ["base-only/seed0"] and only_base.finished(only_base.arms[0], 0)
     assert run_experiment(only_base) == {}
     (point,) = aggregate(only_base)["Base only"]["curve"]
-    assert point["n"] == 3 and 0.0 <= point["accuracy"] <= 1.0 and "disagreement" in point
+    report = json.loads((only_base.run_dir(only_base.arms[0], 0) / "report.json").read_text())
+    debate = next(s for s in report["scores"] if s["name"] == "debate (base)")
+    # one seed: the curve's point is that run's own held-out score, and its binomial error
+    assert point["n"] == 3 and point["accuracy"] == round(debate["accuracy"], 4) and point["seeds"] == 1
+    assert point["stderr_per_run"] == round(debate["stderr"], 4) and "disagreement" in point

@@ -48,7 +48,9 @@ def test_each_row_of_a_mixed_batch_follows_its_own_grammar(engine):
         results = list(workers.map(lambda job: job(), jobs))
     assert all(r in ({"n": 1}, {"n": 2}, {"n": 3}) for r in results[0::3])
     assert all(re.fullmatch(r"[A-Z]{3}-[0-9]{2}", r.content) for r in results[1::3])
-    assert all(isinstance(r.content, str) for r in results[2::3])
+    # the free rows were not held to a neighbour's grammar: sampled freely, none is a code
+    assert not any(re.fullmatch(r"[A-Z]{3}-[0-9]{2}", r.content) for r in results[2::3])
+    assert all(r.usage_metadata["output_tokens"] > 0 for r in results[2::3])
 
 
 class add(BaseModel):  # noqa: N801 - a tool's name is what the model writes

@@ -51,7 +51,7 @@ class ImproveRun(TaskRun[ImproveReport]):
         training episodes, if configured: how every version is played, served or gated."""
         prompts = self.prompts() if prompts is None else prompts
         pool = PromptedPool(pool, prompts) if prompts else pool
-        if self.config.few_shot is None:
+        if self.config.few_shot.k == 0:
             return pool
         return RememberingPool(pool, self.library, self.config.few_shot, {"run": self.run_id, "split": "train"})
 
@@ -207,7 +207,7 @@ class ImproveRun(TaskRun[ImproveReport]):
                 self.phase(f"prompts_it{iteration}", lambda: self.optimize_prompts(iteration))
             self.phase(f"play_it{iteration}", lambda: self.play_problems(
                 self.task.train, self.protocol, cfg, split="train", iteration=iteration, label=name))
-            if self.config.augment and isinstance(self.protocol, RepairableProtocol):
+            if self.config.augmentation.max_trajectories != 0 and isinstance(self.protocol, RepairableProtocol):
                 self.phase(f"augment_it{iteration}", lambda: self.augment(iteration))
             if self.config.train_adapters and self.phase(f"train_it{iteration}", lambda: self.train_and_swap(iteration)):
                 self.republish(iteration)

@@ -19,8 +19,8 @@ class ImproveConfig(TaskRunConfig):
 
     Attributes:
         iterations: Play-train-swap rounds.
-        augment: Repair failed trajectories before training (SiriuS; chain and critique).
-        augmentation: Caps and wording of the repairs.
+        augmentation: Repair failed trajectories before training (SiriuS; chain and critique):
+            how many, and the wording of the repair prompts.
         lora: LoRA settings of each role's training.
         gate_problems: Validation problems on which an iteration's adapters must not do
             measurably worse than the versions they would replace, or they are not served
@@ -35,13 +35,12 @@ class ImproveConfig(TaskRunConfig):
             model proposes prompts from the role's episodes, and the gate keeps those that do no
             worse on validation (with train_adapters, prompts and LoRA alternate).
         few_shot: Show every role its most similar rewarded past calls from this run's
-            training episodes (retrieval memory; ``None``: off). Held-out episodes are never shown.
+            training episodes (retrieval memory; ``k = 0``: off). Held-out episodes are never shown.
         train_adapters: Train and swap adapters each iteration; off, an iteration only plays
             (filling the memory) and is scored: "retrieval only".
     """
 
     iterations: int = 1
-    augment: bool = True
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     gate_problems: int = 30
@@ -49,5 +48,5 @@ class ImproveConfig(TaskRunConfig):
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     continue_training: bool = True
     prompts: PromptOptimizationConfig = field(default_factory=PromptOptimizationConfig)
-    few_shot: FewShotConfig | None = None
+    few_shot: FewShotConfig = field(default_factory=lambda: FewShotConfig(k=0))
     train_adapters: bool = True

@@ -11,7 +11,7 @@ class AugmentationConfig:
 
     Attributes:
         roles_per_trajectory: Roles tried per failed trajectory, first step first.
-        max_trajectories: Failed trajectories tried per iteration (``None``: all).
+        max_trajectories: Failed trajectories repaired per iteration (0: off, no repair; ``None``: all).
         concurrency: Trajectories repaired at once.
     """
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .constrained_decoding import RowConstraint
-from .generation import BASE_ADAPTER, Completion, GenerationRequest
+from .generation import Completion, GenerationRequest
 
 if TYPE_CHECKING:
     from .local_engine import LocalEngine
@@ -123,19 +123,15 @@ class ContinuousBatcher:
                     self.rows, self.cache = [], None
 
     def _forward(self, rows: list[_Row], **inputs: Any) -> Any:
-        engine = self.engine
-        with engine._lock, torch.inference_mode():
-            if engine.adapters:
-                inputs["adapter_names"] = [row.request.adapter or BASE_ADAPTER for row in rows]
-            # Only the last position's logits are sampled from; the LM head over a whole prompt
-            # would cost as much as the rest of the prefill.
-            return engine.model(**inputs, use_cache=True, logits_to_keep=1)
+        # Only the last position's logits are sampled from; the LM head over a whole prompt
+        # would cost as much as the rest of the prefill.
+        return self.engine.forward([row.request.adapter for row in rows], **inputs, use_cache=True, logits_to_keep=1)
 
     def _admit(self, requests: list["GenerationRequest"]) -> None:
         from transformers import DynamicCache
 
         engine = self.engine
-        inputs = engine._pad([r.prompt_ids for r in requests])
+        inputs = engine.pad([r.prompt_ids for r in requests])
         mask = inputs["attention_mask"]
         rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None,
                      constraint=RowConstraint(r.params.grammar, engine.ll_tokenizer) if r.params.grammar else None)

@@ -349,11 +349,7 @@ class LocalEngine:
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         reply_ids = self.tokenizer(full[len(prompt):], add_special_tokens=False, return_tensors="pt")["input_ids"]
         input_ids = torch.cat([prompt_ids, reply_ids], dim=1)
-        options: dict[str, Any] = {}
-        with self._lock, torch.inference_mode():
-            if self.adapters:
-                options["adapter_names"] = [adapter or BASE_ADAPTER]
-            logits = self.model(input_ids=input_ids, **options).logits.float()
+        logits = self.forward([adapter], input_ids=input_ids).logits.float()
         start = prompt_ids.shape[1]
         log_probs = torch.log_softmax(logits[0, start - 1 : -1], dim=-1)
         return float(log_probs.gather(1, reply_ids[0].unsqueeze(1)).sum())
@@ -369,9 +365,19 @@ class LocalEngine:
         futures = [self.submit(list(c), a, params) for c, a in zip(conversations, adapters)]
         return [f.result() for f in futures]
 
-    def _pad(self, prompts: Sequence[list[int]]) -> Any:
+    def pad(self, prompts: Sequence[list[int]]) -> Any:
         """Left-pad a batch of tokenized prompts: ``input_ids`` and ``attention_mask``."""
         return self.tokenizer.pad({"input_ids": list(prompts)}, padding=True, return_tensors="pt")
+
+    def forward(self, adapters: Sequence[str | None], **inputs: Any) -> Any:
+        """One forward pass of a batch, row ``i`` through ``adapters[i]`` (``None``: the base).
+
+        It holds the engine's lock, so no adapter is loaded or unloaded during the pass.
+        """
+        with self._lock, torch.inference_mode():
+            if self.adapters:
+                inputs["adapter_names"] = [adapter or BASE_ADAPTER for adapter in adapters]
+            return self.model(**inputs)
 
     def _generate_padded(
         self,
@@ -380,7 +386,7 @@ class LocalEngine:
         adapters: Sequence[str | None],
     ) -> list[Completion]:
         """One padded transformers ``generate`` call (the static scheduler)."""
-        inputs = self._pad(prompts)
+        inputs = self.pad(prompts)
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
