@@ -82,6 +82,7 @@ class RunOptions:
     """The options every command that runs a loop shares, collected by :func:`_with_run_options`."""
 
     seed: int
+    model: Optional[Path]
     library: Optional[str]
     backend: Backend
     base_url: Optional[str]
@@ -111,8 +112,12 @@ class RunOptions:
 
     def run_config(self, run_dir: Path) -> dict[str, Any]:
         """The :class:`~moot.runs.config.RunConfig` fields these options set."""
+        if self.model is not None and not (self.model / "config.json").is_file():
+            raise typer.BadParameter(f"{self.model} is not a Hugging Face model folder (no config.json)",
+                                     param_hint="--model")
         return {"seed": self.seed, "max_examples_per_role": self.max_examples, "run_dir": run_dir,
-                "library": self.library, "concurrency": self.concurrency, "backend": self.backend_config()}
+                "library": self.library, "model_dir": self.model, "concurrency": self.concurrency,
+                "backend": self.backend_config()}
 
     def lora(self, **settings: Any) -> LoraTrainingConfig:
         """LoRA settings: these options' learning rate, steps, dtype and seed, plus ``settings``."""
@@ -123,6 +128,7 @@ class RunOptions:
 # Each shared option: its type, and its typer.Option (default and help from the config that owns it).
 _RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "seed": (int, option(RunConfig, "seed")),
+    "model": (Optional[Path], option(RunConfig, "model_dir", "--model")),
     "library": (Optional[str], option(RunConfig, "library")),
     "backend": (Backend, option(BackendConfig, "backend")),
     "base_url": (Optional[str], option(BackendConfig, "base_url")),

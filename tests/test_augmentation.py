@@ -1,6 +1,8 @@
-"""SiriuS augmentation on fake models: only re-runs that end right are added back."""
+"""SiriuS augmentation: on fake models only re-runs that end right are added back; `--repairs 0` turns it off."""
 
 from __future__ import annotations
+
+import json
 
 from fakes import scripted_pool
 
@@ -87,3 +89,21 @@ def test_critique_repairs_the_actor_and_reruns_the_judge(tmp_path):
     assert stats.as_dict()["actor"]["repaired"] == 1
     judged = library.find(augmented=True, node="judge")
     assert len(judged) == 1 and judged[0]["correct"] is True
+
+
+def test_repairs_0_turns_augmentation_off_from_the_cli(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from moot.cli import app
+    from moot.stores import ExperienceLibrary
+
+    run_dir = tmp_path / "plain"
+    result = CliRunner().invoke(app, ["improve", "chain", "--model", str(tiny_model_dir), "--dtype", "float32",
+                                      "--task", "arithmetic", "--level", "sum1", "--train-size", "6",
+                                      "--validation-size", "2", "--test-size", "3", "--max-steps", "1",
+                                      "--max-examples", "4", "--max-tokens", "8", "--gate-problems", "0",
+                                      "--repairs", "0", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["config"]["model_dir"] == str(tiny_model_dir)  # the run used the model it was given
+    assert report["augmentation"] == {} and not ExperienceLibrary(run_dir / "library").find(node="repair")

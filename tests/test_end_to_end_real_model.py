@@ -6,14 +6,12 @@ Short (a few problems, two training steps), but nothing is faked.
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
 
 from moot.cli import app
 from moot.stores import ExperienceLibrary
-from moot.training import AdapterManifest
 
 pytestmark = pytest.mark.real_model
 
@@ -77,55 +75,3 @@ def test_chain_and_critique_improve_with_augmentation_on_the_embedded_model(prot
     attempted = sum(row["attempted"] for row in report["augmentation"]["it1"]["per_role"].values())
     assert len(repairs) == attempted <= 2
     assert all(r["status"] in ("repaired", "still wrong") and r["source_episode"] for r in repairs)
-
-
-def test_no_augment_skips_the_repair(tmp_path):
-    run_dir = tmp_path / "plain"
-    run_cli("improve", "chain", *SHORT, "--repairs", "0", "--run-dir", str(run_dir))
-    report = json.loads((run_dir / "report.json").read_text())
-    assert report["augmentation"] == {} and not ExperienceLibrary(run_dir / "library").find(node="repair")
-
-
-def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
-    run_dir = tmp_path / "selfplay"
-    run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "2", "--iterations", "1", "--max-steps", "1",
-            "--warm-start-games", "2", "--max-tokens", "16", "--max-turns", "4", "--keep", "utility", "--utility-threshold", "-1000",
-            "--constrain-actions",
-            "--run-dir", str(run_dir))
-    report = json.loads((run_dir / "selfplay_report.json").read_text())
-    pairings = {(r["pairing"], r["seat"]) for r in report["results"]}
-    assert pairings == {("base vs base", "seller"), ("base vs base", "buyer"),
-                        ("trained seller vs frozen base", "seller"), ("trained buyer vs frozen base", "buyer")}
-    assert all(r["games"] == 2 and 0.0 <= r["invalid_rate"] <= 1.0 for r in report["results"])
-    assert report["config"]["max_turns"] == 4
-    turns = ExperienceLibrary(run_dir / "library").find(split="train")
-    assert turns and all(r["node"] == "player" and r["valid"] is not None for r in turns)
-    per_game = Counter(r["episode"] for r in turns)
-    assert len(per_game) == 3 and max(per_game.values()) <= 4  # --max-turns 4
-    warm_start, *seats = report["training"]
-    assert warm_start["role"] == "warm-start" and warm_start["examples"] > 0 and warm_start["train_loss"] > 0
-    trained_roles = {t["role"] for t in seats if t.get("train_loss") is not None}
-    valid_roles = {r["role"] for r in turns if r["valid"]}
-    assert valid_roles and trained_roles == valid_roles  # every side that made a valid move learned from it
-    for role in trained_roles:  # ... going on from the warm-start adapter
-        assert AdapterManifest.load(run_dir / "adapters" / "it1" / role).parent == str(run_dir / "adapters" / "it0" / "warm-start")
-
-
-def test_a_short_live_session_distils_gates_and_swaps_without_failing_a_request(tmp_path):
-    run_dir = tmp_path / "live"
-    run_cli("live", "debate", "--level", "sum1", "--minutes", "0.5", "--traffic-concurrency", "4", "--every", "4",
-            "--gate-problems", "4", "--train-size", "40", "--validation-size", "8", "--test-size", "4",
-            "--finish-distillation", "--max-steps", "2", "--epochs", "1", "--run-dir", str(run_dir))
-    report = json.loads((run_dir / "live.json").read_text())
-    accuracy = [s["name"] for s in report["scores"] if s["name"].startswith("debate")]
-    assert accuracy == ["debate (first version)", "debate (final version)"]
-    assert report["traffic"] and not any(t["failed"] for t in report["traffic"])
-    kinds = [e["event"] for e in report["events"]]
-    assert kinds.count("distilling") >= 1 and kinds.count("promoted") + kinds.count("refused") == kinds.count("distilling")
-    learner = json.loads((run_dir / "learner.json").read_text())
-    for version in learner["versions"].values():
-        assert version["gate"]["n"] == 4 and (run_dir / "adapters" / "debater").is_dir()
-    served = {v for t in report["traffic"] for v in t["versions"].values() if v}
-    promoted = {e["version"] for e in report["events"] if e["event"] == "promoted"}
-    assert served <= promoted  # no refused candidate ever served traffic
-    assert (run_dir / "live.png").stat().st_size > 1000

@@ -54,7 +54,8 @@ class RunConfig:
         max_examples_per_role: Cap on each role's training set (a CPU time budget).
         run_dir: The run folder.
         library: Chroma location (a folder, or ``http://host:port``); default: in the run folder.
-        model_dir: Base model folder; default: the embedded SmolLM2.
+        model_dir: Base model folder (any local Hugging Face causal LM with a chat template); default:
+            the embedded SmolLM2.
         concurrency: Episodes in flight at once (their model calls batch together).
         flush_every_s: Finished episodes are written to the library at least this often, so
             a kill loses at most this much play (``--resume`` replays it).
