@@ -76,11 +76,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Improve a planner -> solver -> checker team of your own.")
     parser.add_argument("--train", type=int, default=96)
     parser.add_argument("--test", type=int, default=60)
+    parser.add_argument("--validation", type=int, default=20, help="problems each role's gate plays")
     parser.add_argument("--every", type=int, default=8, help="rewarded calls of a role that make it distil")
     parser.add_argument("--max-steps", type=int, default=-1)
     parser.add_argument("--run-dir", type=Path, default=None)
     args = parser.parse_args()
-    task = arithmetic_task("sum2", SplitSizes(train=args.train, validation=20, test=args.test))
+    task = arithmetic_task("sum2", SplitSizes(train=args.train, validation=args.validation, test=args.test))
     pool = LocalModelPool()
     test_gate = TaskGate(Team(), TEAM, task.test)
 

@@ -52,7 +52,7 @@ BAD_INPUTS = [
     ("run dir is a file", ["improve", "debate", "--run-dir", "{tmp}/a-file"], "a-file"),
     ("run dir under a file", ["improve", "debate", "--run-dir", "{tmp}/a-file/run"], "a-file"),
     ("model is not a model folder", ["improve", "debate", "--model", "{tmp}"], "no config.json"),
-    ("model does not exist", ["live", "debate", "--model", "{tmp}/missing"], "missing"),
+    ("model does not exist", ["live", "debate", "--model", "{tmp}/missing"], "no config.json"),
     ("negative repairs", ["improve", "chain", "--repairs", "-1"], "--repairs"),
     ("resume nothing", ["improve", "debate", "--resume"], "no run to resume"),
     ("resume and overwrite", ["improve", "debate", "--resume", "--overwrite"], "--resume"),

@@ -192,7 +192,9 @@ def test_held_out_splits_are_never_trained_on(pool, tiny_model_dir, tmp_path):
 def test_stopping_abandons_a_training_in_progress(pool, tiny_model_dir, tmp_path):
     import time
 
-    learner = Learner(pool, tmp_path / "run", config=settings(every=2), gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    endless = replace(FAST, max_steps=10**6, epochs=10**6)  # still training whenever stop() comes
+    learner = Learner(pool, tmp_path / "run", config=settings(every=2, lora=endless), gate=AlwaysPass(),
+                      base_model_dir=tiny_model_dir)
     serve(learner, make_app(pool), 2, reward=1.0)
     learner.start()
     deadline = time.monotonic() + 60
