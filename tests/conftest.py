@@ -14,6 +14,18 @@ import pytest
 # use the model only to have something to train and swap, run on one copy.
 TINY_MODEL_SEEDS = (0, 1)
 
+# The slowest files run first, so that the test processes start on them and the short ones fill in
+# around them (``make test`` gives each process whole files).
+SLOWEST_FIRST = ("test_examples.py", "test_end_to_end_real_model.py", "test_end_to_end_selfplay_and_live.py",
+                 "test_servers.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return SLOWEST_FIRST.index(item.path.name) if item.path.name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a rank, the collection order
+
 
 def build_tiny_model(folder: Path, seed: int, hidden_size: int = 32) -> Path:
     """Save a randomly initialised two-layer Llama with SmolLM2's tokenizer and chat template."""

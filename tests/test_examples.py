@@ -28,7 +28,7 @@ def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
 
 
 def test_a_user_composed_team_is_improved_by_moots_machinery(tmp_path):
-    out = run("planner_solver_checker.py", "--train", "12", "--validation", "4", "--test", "4", "--every", "1",
+    out = run("planner_solver_checker.py", "--train", "6", "--validation", "4", "--test", "4", "--every", "1",
               "--max-steps", "2",
               "--run-dir", str(tmp_path))
     assert "team before:" in out and "team after:" in out and "(n=4)" in out

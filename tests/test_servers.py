@@ -40,13 +40,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def vllm_url(tmp_path_factory):
+def vllm_url(tmp_path_factory, request):
     python = os.environ.get("MOOT_VLLM_PYTHON")
     if not python:
         pytest.fail("MOOT_VLLM_PYTHON is not set: run the suite with `make test`, which installs vLLM for the CPU")
     config = VLLMServerConfig(python=python, port=free_port(), max_loras=2, max_lora_rank=16)
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     process = start_vllm_server(config, log)
+    request.getfixturevalue("adapters")  # trained while the server starts, rather than after
     try:
         wait_until_ready(config.base_url, timeout_s=600, process=process)
     except RuntimeError:
