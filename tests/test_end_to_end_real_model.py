@@ -58,6 +58,7 @@ def run_cli(*args: str) -> None:
 
 
 SHORT = ("--task", "arithmetic", "--level", "sum1", "--temperature", "0", "--train-size", "6", "--validation-size", "2",
+         "--gate-problems", "0",
          "--test-size", "3", "--max-steps", "1", "--max-examples", "4")
 
 

@@ -23,6 +23,7 @@ seeds = [0, 1]
 level = "sum1"
 iterations = 1
 sizes = {{ train = 4, validation = 2, test = 3 }}
+gate_problems = 0
 model_dir = "{model_dir}"
 concurrency = 2
 backend = {{ dtype = "float32" }}

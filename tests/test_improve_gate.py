@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_run_folder import config
 
@@ -23,8 +25,8 @@ def scripted_gate(before: list[float], after: list[float]):
 
 @pytest.mark.parametrize("promote", [False, True])
 def test_an_iteration_is_served_only_if_the_gate_passes_it(promote, tiny_model_dir, tmp_path, monkeypatch):
-    run = ImproveRun(config(str(tiny_model_dir), tmp_path / "run"))
-    run.config.gate = GateConfig(min_items=2)  # the validation split has 2 problems here
+    # the validation split has 2 problems here, all of them gated
+    run = ImproveRun(replace(config(str(tiny_model_dir), tmp_path / "run"), gate_problems=2, gate=GateConfig(min_items=2)))
     examples = [TrainingExample(f"r{i}", "debater-0", [{"role": "user", "content": "1 + 1?"}], "2") for i in range(2)]
     entries = run.train({"debater-0": examples}, ["debater-0"], 1, FAST, publish=False)
     scores = ([0.0, 0.0], [1.0, 1.0]) if promote else ([1.0, 1.0], [0.0, 0.0])
@@ -65,3 +67,29 @@ def test_candidates_are_searched_on_validation_and_the_best_is_kept(tiny_model_d
     assert run.pool.registry.current("debater-0") == entries[0]["version"]
     assert list(run.pool.engine.adapters) == [entries[0]["version"]]
     assert run.trained(1) == {"debater-0": kept}
+
+
+@pytest.mark.parametrize("n", [GateConfig().min_items, 8])
+def test_a_poisoned_candidate_is_never_promoted_at_small_gates(n):
+    """An adapter that always answers wrong (scores 0 everywhere) against every possible current version.
+
+    Before small gates had to see the candidate ahead, it passed whenever the current version
+    also missed every item, or trailed within the wide margin of a small n.
+    """
+    import itertools
+
+    from moot.promotion.gate import gate_decision
+
+    promoted = [current for current in itertools.product((0.0, 1.0), repeat=n)
+                if gate_decision(list(current), [0.0] * n).promote]
+    assert promoted == []
+    assert gate_decision([0.0] * n, [1.0] + [0.0] * (n - 1)).promote  # one item ahead passes
+
+
+def test_a_gate_larger_than_its_validation_split_is_refused():
+    from moot.loops.improve_config import ImproveConfig
+    from moot.evaluation.tasks import SplitSizes
+
+    with pytest.raises(ValueError, match="validation split has 5"):
+        ImproveConfig(sizes=SplitSizes(validation=5), gate_problems=50)
+    assert ImproveConfig(sizes=SplitSizes(validation=5), gate_problems=5).gate_problems == 5

@@ -48,7 +48,7 @@ def test_a_used_folder_is_refused_unless_resumed_or_overwritten(tmp_path):
 
 def config(model_dir, run_dir) -> ImproveConfig:
     return ImproveConfig(
-        protocol="debate", level="sum1", sizes=SplitSizes(train=12, validation=2, test=3), iterations=1,
+        protocol="debate", level="sum1", sizes=SplitSizes(train=12, validation=2, test=3), iterations=1, gate_problems=0,
         debate=DebateConfig(n_agents=2, n_rounds=1, temperature=0.0, max_tokens=3), run_dir=run_dir,
         model_dir=model_dir, concurrency=2, flush_every_s=0.0, backend=BackendConfig(dtype="float32"),
     )

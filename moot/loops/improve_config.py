@@ -50,3 +50,6 @@ class ImproveConfig(TaskRunConfig):
     prompts: PromptOptimizationConfig = field(default_factory=PromptOptimizationConfig)
     few_shot: FewShotConfig = field(default_factory=lambda: FewShotConfig(k=0))
     train_adapters: bool = True
+
+    def __post_init__(self) -> None:
+        self.check_gate_size(self.gate_problems, self.gate.min_items)

@@ -30,3 +30,6 @@ class LiveConfig(TaskRunConfig):
     finish_distillation: bool = False
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(
         every=32, poll_s=5.0, lora=LoraTrainingConfig(epochs=2.0)))
+
+    def __post_init__(self) -> None:
+        self.check_gate_size(self.gate_problems, self.learner.gate.min_items)

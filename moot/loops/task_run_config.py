@@ -42,6 +42,16 @@ class TaskRunConfig(RunConfig):
     critique: CritiqueConfig = field(default_factory=CritiqueConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
 
+    def check_gate_size(self, gate_problems: int, min_items: int) -> None:
+        """Refuse a gate larger than the validation split it is drawn from (it would silently shrink),
+        and one too small to ever promote (it would play its problems for nothing); 0 is no gate."""
+        if gate_problems > self.sizes.validation:
+            raise ValueError(f"the gate plays {gate_problems} validation problems but the validation split has "
+                             f"{self.sizes.validation}: lower --gate-problems or raise --validation-size")
+        if 0 < gate_problems < min_items:
+            raise ValueError(f"a gate of {gate_problems} problems can never promote (it needs {min_items}): "
+                             f"raise --gate-problems, or 0 for no gate")
+
     def load_task(self) -> Task:
         if self.task == "arithmetic":
             return arithmetic_task(self.level, self.sizes, seed=self.seed)

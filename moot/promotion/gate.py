@@ -1,9 +1,10 @@
 """The promotion gate: a candidate adapter is served only if it is not measurably worse than the current one.
 
 Both versions answer the same gate items in the same mixed batches (a :meth:`ModelPool.pinned`
-view each), so each item gives a paired difference. The candidate passes unless it trails
-by more than ``tolerance`` plus ``z`` standard errors of the mean difference: at small n
-the standard error is wide and only a clear loss refuses, at large n a small one does.
+view each), so each item gives a paired difference. From ``ahead_below`` items on, the
+candidate passes unless it trails by more than ``tolerance`` plus ``z`` standard errors of
+the mean difference (at large n a small loss refuses). Below that the standard error is too
+wide to say "not worse", so the candidate must be ahead.
 
 Two gate sets:
 
@@ -46,12 +47,14 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
     """Decide from paired per-item scores of the current and the candidate version.
 
     Examples:
-        >>> gate_decision([1, 1, 0, 1], [1, 0, 0, 1]).promote     # -0.25 at n = 4: within noise
+        >>> gate_decision([1, 0] * 20, [0, 1] * 20).promote     # as many items won as lost at n = 40: even
         True
-        >>> gate_decision([1, 1, 0, 1] * 100, [1, 0, 0, 1] * 100).promote   # the same loss at n = 400
+        >>> gate_decision([1, 1, 0, 1] * 100, [1, 0, 0, 1] * 100).promote   # a loss of 0.25 at n = 400
         False
         >>> gate_decision([1] + [0] * 29, [0] * 30).promote     # one item lost: trails by its s.e. exactly
         True
+        >>> gate_decision([0, 0, 0, 0], [0, 0, 0, 0]).reason   # at small n, even a tie is refused
+        'even at n=4: below 30 items a candidate must be ahead'
         >>> gate_decision([0, 1, 0, 0], [1, 1, 0, 1]).reason
         'ahead by 0.500 (allowed to trail by 0.289 at n=4)'
     """
@@ -64,12 +67,15 @@ def gate_decision(current: Sequence[float], candidate: Sequence[float], config: 
     margin = config.tolerance + config.z * stderr
     if n < config.min_items:
         return GateResult(False, n, cur, cand, difference, stderr, margin, f"only {n} gate items (need {config.min_items})")
+    standing = f"ahead by {difference:.3f}" if difference > 0 else f"trails by {-difference:.3f}" if difference else "even"
+    if n < config.ahead_below and difference <= 1e-9:
+        reason = f"{standing} at n={n}: below {config.ahead_below} items a candidate must be ahead"
+        return GateResult(False, n, cur, cand, difference, stderr, margin, reason)
     # A tie with the margin passes: one lost item of n trails by exactly 1/n, which is also its
     # standard error, so at z = 1 rounding alone would otherwise decide.
     if -difference - margin > 1e-9:
         reason = f"worse by {-difference:.3f} (allowed {margin:.3f} at n={n})"
         return GateResult(False, n, cur, cand, difference, stderr, margin, reason)
-    standing = f"ahead by {difference:.3f}" if difference > 0 else f"trails by {-difference:.3f}" if difference else "even"
     reason = f"{standing} (allowed to trail by {margin:.3f} at n={n})"
     return GateResult(True, n, cur, cand, difference, stderr, margin, reason)
 
