@@ -21,10 +21,10 @@ QUESTION = "What is 2 + 2?"
 
 
 class AlwaysPass:
-    """A gate set on which every version scores the same (the trigger tests do not test the gate)."""
+    """A gate set on which every candidate is ahead of the current version (the trigger tests do not test the gate)."""
 
     def score(self, views):
-        return [[1.0] * 4 for _ in views]
+        return [[0.0 if i == 0 else 1.0] * 4 for i, _ in enumerate(views)]
 
 
 def settings(**changes) -> LearnerConfig:
@@ -48,12 +48,15 @@ def pool(tiny_model_dir) -> LocalModelPool:
     return LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype="float32"))
 
 
-def test_the_gate_accepts_refuses_and_widens_its_margin_at_small_n():
+def test_the_gate_accepts_refuses_and_wants_a_small_gate_to_see_the_candidate_ahead():
     assert gate_decision([0.5] * 10, [0.6] * 10).promote
     assert not gate_decision([1.0] * 10, [0.0] * 10).promote
     one_worse = ([1, 1, 1, 1], [1, 1, 1, 0])
-    assert gate_decision(*one_worse).promote  # one loss in four: within a standard error
-    assert not gate_decision(one_worse[0] * 50, one_worse[1] * 50).promote  # the same rate over 200 is not
+    assert not gate_decision(*one_worse).promote  # one loss in four: within a standard error, but not ahead
+    assert not gate_decision([1, 0, 1, 0], [1, 0, 1, 0]).promote  # nor is a tie, below 30 items
+    one_lost_of_30 = ([1] + [0] * 29, [0] * 30)
+    assert gate_decision(*one_lost_of_30).promote  # from 30 items: a loss within the margin passes
+    assert not gate_decision(one_worse[0] * 50, one_worse[1] * 50).promote  # one in four over 200 does not
     too_few = gate_decision([1.0], [1.0], GateConfig(min_items=4))
     assert not too_few.promote and "gate items" in too_few.reason
 
@@ -97,7 +100,7 @@ def test_a_poisoned_candidate_is_refused_and_never_served(pool, tiny_model_dir, 
     gate_records = [replace(r, text="4" if i % 2 else "17") for i, r in enumerate(held)]
     feedback = [learner_feedback(r["episode"], 1.0 if r.text == "4" else 0.0) for r in gate_records]
     poisoned = learner.distill("support", wrong(8), gate_records=(gate_records, feedback))
-    assert poisoned.status == "refused" and "worse" in poisoned.reason
+    assert poisoned.status == "refused" and poisoned.gate["difference"] < 0 and not poisoned.gate["promote"]
     assert pool.registry.current("support") is None and poisoned.name not in pool.engine.adapters
     good = learner.distill("support", right(8), gate_records=(gate_records, feedback))
     assert good.status == "serving" and pool.registry.current("support") == good.name

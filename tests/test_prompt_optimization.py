@@ -34,7 +34,7 @@ def run_with(optimizer_replies: list[str], tmp_path) -> ImproveRun:
     settings = config(None, tmp_path / "run")
     settings.debate = type(settings.debate)(n_agents=1, n_rounds=1, temperature=0.0)
     settings.train_adapters, settings.gate_problems = False, 2
-    settings.gate = type(settings.gate)(min_items=2)
+    settings.gate = type(settings.gate)(min_items=2, ahead_below=0)  # a tie passes here: the story needs it
     settings.prompts = PromptOptimizationConfig(rounds=len(optimizer_replies), batch=3)
     pool = SharedModelPool(SumsIfToldDigits(), {"prompt-optimizer": FakeListChatModel(responses=optimizer_replies)})
     run = ImproveRun(settings, pool)
