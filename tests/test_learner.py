@@ -207,6 +207,7 @@ def test_stopping_abandons_a_training_in_progress(pool, tiny_model_dir, tmp_path
     learner.stop()
     assert time.monotonic() - started < 10  # not the whole training
     assert [e["event"] for e in learner.state.events] == ["distilling", "cancelled"]
+    assert not learner.distiller.worker.running  # the training itself was stopped, not left to run on
     assert not learner.state.versions and pool.registry.current("support") is None
 
 

@@ -94,9 +94,10 @@ class TrainingWorker:
             deadline = time.monotonic() + timeout_s
             try:
                 while True:
+                    # checked before every message too: a fast training reports a step every poll
+                    if cancel is not None and cancel.is_set():
+                        raise TrainingCancelled(f"training {role} was cancelled")
                     if not connection.poll(1.0):
-                        if cancel is not None and cancel.is_set():
-                            raise TrainingCancelled(f"training {role} was cancelled")
                         if not self.running:
                             raise RuntimeError(f"training {role} stopped with exit code "
                                                f"{self._process.returncode} and no result")  # type: ignore[union-attr]
