@@ -18,7 +18,7 @@ Examples:
     >>> due = distiller.due({"solver": [ex(1), ex(2), ex(3)]}, {"r1": 1.0, "r2": 2.0, "r3": 3.0}, {"solver": 1.0}, last_distill=0.0)
     >>> [(d.role, len(d.new), len(d.old), d.cursor) for d in due]
     [('solver', 2, 1, 3.0)]
-    >>> new, replay = distiller.training_set(due[0], salt=0)
+    >>> new, replay = distiller.training_set(due[0].new, due[0].old, salt=0)
     >>> len(new), len(replay)
     (2, 1)
 """
@@ -89,12 +89,13 @@ class Distiller:
                 due.append(Due(role, new, old, max(times.get(e.record_id, 0.0) for e in new)))
         return due
 
-    def training_set(self, due: Due, salt: int) -> tuple[list[TrainingExample], list[TrainingExample]]:
-        """The latest ``max_new_examples`` new examples, and the replayed share of older ones (seeded by ``salt``)."""
-        new = due.new[-self.config.max_new_examples:]
+    def training_set(self, new: Sequence[TrainingExample], old: Sequence[TrainingExample],
+                     salt: int) -> tuple[list[TrainingExample], list[TrainingExample]]:
+        """The latest ``max_new_examples`` of ``new``, and the replayed share of ``old`` (seeded by ``salt``)."""
+        new = list(new)[-self.config.max_new_examples:]
         share = self.config.replay_share
         wanted = round(len(new) * share / (1.0 - share)) if share else 0
-        replay = random.Random(self.config.seed + salt).sample(list(due.old), min(wanted, len(due.old)))
+        replay = random.Random(self.config.seed + salt).sample(list(old), min(wanted, len(old)))
         return new, replay
 
     def train(self, role: str, examples: Sequence[TrainingExample], number: int, *,

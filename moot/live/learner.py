@@ -49,7 +49,7 @@ from moot.promotion.lineage import LearnerState, Lineage, Version
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger, ExperienceRecord, Feedback
 from moot.stores.experience_callback import ROOT
 from moot.training import TrainingExample
-from moot.training.distiller import Distiller, Due
+from moot.training.distiller import Distiller
 from moot.training.jobs import TrainingCancelled
 from moot.training.rewarded import RewardFilter, episode_rewards, rewarded_training_sets
 
@@ -250,8 +250,7 @@ class Learner:
 
         The background distiller calls this; call it yourself to distil a set of your own.
         """
-        new, replay = self.distiller.training_set(Due(role, list(new), list(old), cursor or 0.0),
-                                                  salt=len(self.state.versions))
+        new, replay = self.distiller.training_set(new, old, salt=len(self.state.versions))
         self.state.last_distill = time.time()
         current = self.pool.registry.current(role)
         parent_dir = self.state.versions[current].adapter_dir if current in self.state.versions else None

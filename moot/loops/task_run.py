@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from typing import Any, Sequence
 
 from rich.console import Console
 
-from moot.evaluation.report import RunReport, Score
+from moot.evaluation.report import Score
 from moot.evaluation.tasks import Problem
 from moot.loops.task_run_config import TASK_PROTOCOLS, TaskRunConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import Protocol, get_protocol
-from moot.runs.driver import RunDriver
+from moot.runs.driver import ReportT, RunDriver
 from moot.runs.folder import RunMode
-
-ReportT = TypeVar("ReportT", bound=RunReport)
 
 
 class TaskRun(RunDriver[ReportT]):
