@@ -10,9 +10,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
+
 LAYERS = ("graphs", "nodes", "training", "stores")
 
 
+# Before mkdocstrings' own on_config, which drops search paths that do not exist yet: on a
+# fresh clone the reference would otherwise be read from the editable install, without the layers.
+@event_priority(100)
 def on_config(config):
     root = Path(config["config_file_path"]).parent
     tree = root / "build" / "api-source" / "moot"
