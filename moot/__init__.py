@@ -29,7 +29,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "live.learner": ["Learner"],
         "live.learner_config": ["LearnerConfig"],
         "promotion.gate": ["TaskGate"],
-        "evaluation.tasks": ["Task", "arithmetic_task", "jsonl_task"],
+        "evaluation.tasks": ["Task", "arithmetic_task", "file_task"],
         "stores": ["ExperienceLibrary", "ExperienceLogger", "Feedback"],
         "nodes.serving": ["LocalModelPool", "SharedModelPool", "VLLMModelPool"],
     },

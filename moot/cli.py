@@ -75,8 +75,6 @@ def _errors_exit_cleanly() -> Iterator[None]:
         raise typer.Exit(130) from interrupt
 
 
-
-
 @dataclass(frozen=True)
 class RunOptions:
     """The options every command that runs a loop shares, collected by :func:`_with_run_options`."""
@@ -180,6 +178,9 @@ _EACH_PROTOCOLS_OWN = "{help} (default: each protocol's own)"
 def improve(
     protocol: TaskProtocol = typer.Argument(field_default(ImproveConfig, "protocol"), help="Protocol to improve."),
     task: str = option(ImproveConfig, "task"),
+    answer: str = option(ImproveConfig, "answer"),
+    question_field: str = option(ImproveConfig, "question_field"),
+    answer_field: str = option(ImproveConfig, "answer_field"),
     level: str = option(ImproveConfig, "level"),
     iterations: int = option(ImproveConfig, "iterations", min=1),
     agents: Optional[int] = option(DebateConfig, "n_agents", "--agents", min=1, default=None,
@@ -222,6 +223,9 @@ def improve(
         config = ImproveConfig(
             protocol=protocol,
             task=task,
+            answer=answer,
+            question_field=question_field,
+            answer_field=answer_field,
             level=level,
             sizes=SplitSizes(train_size, validation_size, test_size),
             eval_split=eval_split,
@@ -290,6 +294,9 @@ _LIVE_LEARNER: LearnerConfig = field_default(LiveConfig, "learner")
 def live(
     protocol: TaskProtocol = typer.Argument(field_default(LiveConfig, "protocol"), help="Protocol that serves the traffic."),
     task: str = option(LiveConfig, "task"),
+    answer: str = option(LiveConfig, "answer"),
+    question_field: str = option(LiveConfig, "question_field"),
+    answer_field: str = option(LiveConfig, "answer_field"),
     level: str = option(LiveConfig, "level"),
     minutes: float = option(LiveConfig, "minutes", min=0.1),
     traffic_concurrency: int = option(LiveConfig, "traffic_concurrency", min=1),
@@ -313,7 +320,8 @@ def live(
 
     with _errors_exit_cleanly():
         config = LiveConfig(
-            protocol=protocol, task=task, level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
+            protocol=protocol, task=task, answer=answer, question_field=question_field, answer_field=answer_field,
+            level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from moot.nodes import LocalEngine, SamplingParams
-from moot.evaluation.tasks import jsonl_task
+from moot.evaluation.tasks import file_task
 
 LONG = [{"role": "user", "content": "word " * 500}]
 
@@ -29,10 +29,10 @@ def test_the_task_loader_refuses_what_it_cannot_hold(tmp_path):
     huge.write_text(json.dumps({"question": "What is 1 + 1?", "answer": "2"}) + "\n"
                     + json.dumps({"question": "x" * 100_000, "answer": "1"}) + "\n")
     with pytest.raises(ValueError, match="huge.jsonl:2: the question has 100,000 characters"):
-        jsonl_task(huge)
+        file_task(huge)
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"question": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
     with pytest.raises(ValueError, match="latin.jsonl is not UTF-8"):
-        jsonl_task(latin)
+        file_task(latin)
     with pytest.raises(ValueError, match="is a folder"):
-        jsonl_task(tmp_path)
+        file_task(tmp_path)

@@ -32,6 +32,16 @@ BAD_INPUTS = [
     ("task is a folder", ["improve", "debate", "--task", "{tmp}"], "is a folder"),
     ("task not utf-8", ["improve", "debate", "--task", "{tmp}/latin.jsonl"], "latin.jsonl is not UTF-8"),
     ("task line not json", ["improve", "debate", "--task", "{tmp}/broken.jsonl"], "broken.jsonl:1"),
+    ("task of another format", ["improve", "debate", "--task", "{tmp}/notes.txt"], "moot reads .jsonl, .csv, .parquet"),
+    ("unknown answer type", ["improve", "debate", "--task", "{tmp}/letters.jsonl", "--answer", "colour"],
+     "unknown answer type 'colour'"),
+    ("answers of another type", ["improve", "debate", "--task", "{tmp}/letters.jsonl"],
+     "letters.jsonl:1: the answer 'B' does not read as answer type 'number'"),
+    ("answer type for arithmetic", ["live", "debate", "--answer", "choice"], "arithmetic answers are numbers"),
+    ("unmapped question field", ["improve", "debate", "--task", "{tmp}/letters.jsonl", "--answer", "choice",
+                                 "--question-field", "prompt"], "expected the fields 'prompt' and 'answer'"),
+    ("answer function missing", ["live", "debate", "--task", "{tmp}/letters.jsonl", "--answer", "json:nothing"],
+     "cannot import 'nothing' from 'json'"),
     ("eval split", ["improve", "debate", "--eval-split", "train"], "--eval-split"),
     ("filter", ["improve", "debate", "--filter", "vibes"], "--filter"),
     ("roles", ["improve", "debate", "--roles", "everyone"], "--roles"),
@@ -73,13 +83,46 @@ BAD_INPUTS = [
     ("serve open host without key", ["serve", "--host", "0.0.0.0"], "API key"),
     ("serve dtype", ["serve", "--dtype", "float64"], "--dtype"),
     ("report without reports", ["report", "{tmp}"], "no report.json"),
+    # Experiment files: `report` refuses exactly what `run` refuses.
+    *[(f"experiment {command}: {name}", ["experiment", command, f"{{tmp}}/{name}.toml", "--runs-dir", "{tmp}/runs"],
+       message) for command in ("run", "report") for name, message in [
+        ("escaping-name", "name '../../escaped' must be a plain folder name"),
+        ("seed-typo", "unknown key 'seed'; did you mean 'seeds'?"),
+        ("no-seeds", "seeds: list should have at least 1 item"),
+        ("seeds-not-a-list", "seeds: input should be a valid list"),
+        ("repeated-seeds", "seeds repeat: [1, 1]"),
+        ("sizes-not-a-table", "settings.sizes: expected a table of settings"),
+        ("unknown-protocol", "arm 1 ('only'): arm.protocol: input should be 'debate', 'chain' or 'critique'"),
+        ("wrong-type", "settings.iterations: input should be a valid integer"),
+        ("setting-typo", "DebateConfig has no setting 'n_agent'; did you mean 'n_agents'?"),
+        ("no-arms", "arms: field required"),
+    ]],
 ]
+
+# The experiment files of the table: one line changed from a valid one.
+EXPERIMENTS = {
+    "escaping-name": 'name = "../../escaped"',
+    "seed-typo": "seed = [0, 1]",
+    "no-seeds": "seeds = []",
+    "seeds-not-a-list": "seeds = 3",
+    "repeated-seeds": "seeds = [1, 1]",
+    "sizes-not-a-table": "[settings]\nsizes = 5",
+    "unknown-protocol": "[[arms]]\nname = \"only\"\nprotocol = \"chess\"",
+    "wrong-type": "[settings]\niterations = \"two\"",
+    "setting-typo": "[settings]\ndebate = { n_agent = 1 }",
+}
 
 
 @pytest.fixture
 def scratch(tmp_path):
     (tmp_path / "latin.jsonl").write_bytes('{"question": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
     (tmp_path / "broken.jsonl").write_text("{not json\n")
+    (tmp_path / "notes.txt").write_text("What is 1 + 1? 2\n")
+    (tmp_path / "letters.jsonl").write_text('{"question": "Which?", "answer": "B"}\n')
+    for name, change in EXPERIMENTS.items():
+        arms = "" if change.startswith("[[arms]]") else '[[arms]]\nname = "only"\n'
+        (tmp_path / f"{name}.toml").write_text(f"{change}\n{arms}")
+    (tmp_path / "no-arms.toml").write_text("seeds = [0]\n")
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "config.json").write_text('{"run_id": "used-1234"}')

@@ -1,17 +1,20 @@
 """Tasks: problems with known answers, split into train / validation / test that never overlap.
 
-No task is downloaded: arithmetic is generated from a seed, and users bring JSONL.
+No task is downloaded: arithmetic is generated from a seed, and users bring a JSONL, CSV
+or Parquet file whose answers are numbers, choice letters, labels, text or mathematics.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
-from moot.nodes.answers import AnswerParser, parse_number
+from moot.nodes.answers import MAX_ANSWER_CHARS, AnswerParser, answer_parser, parse_number, safe_parse
 
 Split = Literal["train", "validation", "test"]
 
@@ -27,7 +30,8 @@ class Problem:
 
 @dataclass
 class Task:
-    """A named set of problems in three disjoint splits, with the parser for its answers."""
+    """A named set of problems in three disjoint splits, with the parser for its answers
+    (``answer_type`` names it; see :func:`moot.nodes.answers.answer_parser`)."""
 
     name: str
     train: list[Problem]
@@ -35,6 +39,12 @@ class Task:
     test: list[Problem]
     parse_answer: AnswerParser = parse_number
     description: str = ""
+    answer_type: str = "number"
+
+    @property
+    def label(self) -> str:
+        """The task's name for reports, with its answer type where that is not plain numbers."""
+        return self.name if self.answer_type == "number" else f"{self.name} (answers: {self.answer_type})"
 
     def split(self, name: Split) -> list[Problem]:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
@@ -149,37 +159,96 @@ MAX_QUESTION_CHARS = 8000
 """Longest question a task file may hold: about 2,000 tokens, the engine's prompt limit."""
 
 
-def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, parser: AnswerParser = parse_number,
-               max_question_chars: int = MAX_QUESTION_CHARS) -> Task:
-    """A task from the user's JSONL file with one ``{"question": ..., "answer": ...}`` per line.
+TASK_FILE_FORMATS = (".jsonl", ".csv", ".parquet")
+"""The task files moot reads, by suffix: one problem per JSON line, CSV row or Parquet row."""
 
-    Duplicate questions are dropped before shuffling, so splits never share a question.
-    Without ``sizes`` the file is split 60 / 20 / 20.
 
-    Raises:
-        ValueError: naming the file, and the line that is not valid JSON, lacks a field or
-            holds a question longer than ``max_question_chars``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"--task {path} is a folder; give a JSONL file or 'arithmetic'")
+def _rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(where, row)`` for each problem in a task file; ``where`` names the file and line or row."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet
+
+        try:
+            table = pyarrow.parquet.read_table(path)
+        except pyarrow.ArrowException as error:
+            raise ValueError(f"{path} is not a readable Parquet file ({error})") from error
+        for number, row in enumerate(table.to_pylist(), start=1):
+            yield f"{path}: row {number}", row
+        return
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not UTF-8 text ({error})") from error
-    rows: dict[str, str] = {}
+    if path.suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        for row in reader:
+            yield f"{path}:{reader.line_num}", row
+        return
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            question, answer = str(row["question"]), str(row["answer"])
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: expected a JSON object with 'question' and 'answer' ({error})") from error
+        if line.strip():
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not a JSON object ({error})") from error
+
+
+def file_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0, answer: str = "number",
+              question_field: str = "question", answer_field: str = "answer",
+              max_question_chars: int = MAX_QUESTION_CHARS) -> Task:
+    """A task from the user's file: JSONL, CSV or Parquet (by suffix), one problem per row.
+
+    Every reference answer is read with the task's answer type (see
+    :func:`moot.nodes.answers.answer_parser`), exactly as the agents' replies will be, and a
+    reference that does not read as that type is refused: a task that could never be scored
+    right fails here, not after a run. Duplicate questions are dropped before shuffling, so
+    splits never share a question. Without ``sizes`` the file is split 60 / 20 / 20.
+
+    Args:
+        path: The file.
+        sizes: Problems per split.
+        seed: Seeds the shuffle before the split.
+        answer: The answer type: ``number``, ``choice``, ``yesno``, ``text``, ``math``,
+            ``labels:a,b,c`` or ``module:function``.
+        question_field: The column (or JSON key) holding the question.
+        answer_field: The column (or JSON key) holding the reference answer.
+        max_question_chars: Longest question accepted.
+
+    Raises:
+        ValueError: naming the file, and the line or row that is malformed, lacks a field,
+            holds a question longer than ``max_question_chars`` or an answer that does not
+            read as ``answer``.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "quiz.csv"
+        >>> _ = path.write_text("prompt,label\\nIs water wet?,Yes\\nIs fire cold?,no\\nIs ice cold?,YES\\n")
+        >>> task = file_task(path, SplitSizes(1, 1, 1), answer="yesno", question_field="prompt", answer_field="label")
+        >>> sorted(p.answer for p in task.train + task.validation + task.test)
+        ['no', 'yes', 'yes']
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--task {path} is a folder; give a task file ({', '.join(TASK_FILE_FORMATS)}) or 'arithmetic'")
+    if path.suffix not in TASK_FILE_FORMATS:
+        raise ValueError(f"--task {path}: moot reads {', '.join(TASK_FILE_FORMATS)} task files, not {path.suffix or 'no suffix'}")
+    parser = answer_parser(answer)
+    rows: dict[str, str] = {}
+    for where, row in _rows(path):
+        if not isinstance(row, dict) or question_field not in row or answer_field not in row:
+            fields = ", ".join(map(str, row)) if isinstance(row, dict) else type(row).__name__
+            raise ValueError(f"{where}: expected the fields {question_field!r} and {answer_field!r} (found: {fields}); "
+                             f"name yours with --question-field / --answer-field")
+        question, reference = str(row[question_field]), str(row[answer_field])
         if len(question) > max_question_chars:
-            raise ValueError(f"{path}:{number}: the question has {len(question):,} characters; the limit is "
+            raise ValueError(f"{where}: the question has {len(question):,} characters; the limit is "
                              f"{max_question_chars:,} (max_question_chars)")
-        rows.setdefault(question, parser(answer) or answer.strip())
+        if len(reference) > MAX_ANSWER_CHARS:
+            raise ValueError(f"{where}: the answer has {len(reference):,} characters; the limit is {MAX_ANSWER_CHARS:,}")
+        canonical = safe_parse(parser, reference)
+        if canonical is None:
+            raise ValueError(f"{where}: the answer {reference[:40]!r} does not read as answer type {answer!r}; "
+                             f"choose the task's type with --answer")
+        rows.setdefault(question, canonical)
     items = list(rows.items())
     random.Random(seed).shuffle(items)
     if sizes is None:
@@ -188,4 +257,5 @@ def jsonl_task(path: str | Path, sizes: SplitSizes | None = None, seed: int = 0,
     if sizes.total > len(items):
         raise ValueError(f"{path} has {len(items)} distinct questions; the splits ask for {sizes.total}")
     problems = [Problem(f"{path.stem}-{i}", q, a) for i, (q, a) in enumerate(items)]
-    return Task(name=path.stem, parse_answer=parser, description=f"user file {path}", **_split(problems, sizes))
+    return Task(name=path.stem, parse_answer=parser, answer_type=answer, description=f"user file {path}",
+                **_split(problems, sizes))

@@ -1,7 +1,9 @@
 """Experiments as files: named arms, each an improve run per seed, run resumably and reported over seeds.
 
 An experiment file (TOML) names the shared settings and the arms; every arm overrides any
-:class:`~moot.loops.improve.ImproveConfig` field, nested ones included::
+:class:`~moot.loops.improve.ImproveConfig` field, nested ones included (key by key). The file
+is checked whole against :class:`ExperimentFile` and the config's field types before anything
+runs, so a typo, a wrong type or a name that would leave the runs folder stops it with one line::
 
     name = "claims-sum2"
     seeds = [0, 1]
@@ -25,6 +27,8 @@ standard error, next to the mean per-run binomial error, as JSON, a table and pl
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
 import re
 import shutil
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -44,8 +49,26 @@ from moot.evaluation.report import SINGLE_AGENT, RunReport, mean_stderr, pyplot
 from moot.runs.folder import RunFolderInUse
 
 
-def _override(value: Any, changes: dict[str, Any]) -> Any:
-    """``value`` (a dataclass) with ``changes`` applied, recursing into nested dataclasses.
+def _suggest(key: str, known: Any) -> str:
+    """``; did you mean 'x'?`` for a key that looks like a typo of a known one, else ``''``."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@functools.cache
+def _validator(hint: Any) -> pydantic.TypeAdapter | None:
+    try:
+        return pydantic.TypeAdapter(hint)
+    except pydantic.PydanticSchemaGenerationError:  # a type pydantic cannot check (a function): taken as given
+        return None
+
+
+def _override(value: Any, changes: dict[str, Any], where: str = "settings") -> Any:
+    """``value`` (a dataclass) with ``changes`` applied, recursing into nested dataclasses; each
+    change is checked against its field's type.
+
+    Raises:
+        ValueError: naming the setting (``where`` is its path) and what is wrong with it.
 
     Examples:
         >>> from moot.loops.improve import ImproveConfig
@@ -54,23 +77,38 @@ def _override(value: Any, changes: dict[str, Any]) -> Any:
         (3, 1, 2)
         >>> _override(ImproveConfig(), {"few_shot": {"k": 2}}).few_shot.k
         2
+        >>> _override(ImproveConfig(), {"debate": {"n_agent": 1}})
+        Traceback (most recent call last):
+        ...
+        ValueError: settings.debate: DebateConfig has no setting 'n_agent'; did you mean 'n_agents'?
     """
-    fields = {f.name: f for f in dataclasses.fields(value)}
+    hints = typing.get_type_hints(type(value))
+    fields = {f.name for f in dataclasses.fields(value)}
     updates = {}
     for key, change in changes.items():
         if key not in fields:
-            raise ValueError(f"{type(value).__name__} has no setting {key!r}; it has {', '.join(sorted(fields))}")
-        current = getattr(value, key)
-        if dataclasses.is_dataclass(current) and isinstance(change, dict):
-            updates[key] = _override(current, change)
-        elif current is None and isinstance(change, dict):  # an optional settings block, off by default
-            kind = next(t for t in typing.get_args(typing.get_type_hints(type(value))[key]) if dataclasses.is_dataclass(t))
-            updates[key] = _override(kind(), change)
-        elif isinstance(current, Path) or (current is None and key.endswith("_dir")):
-            updates[key] = Path(change)
+            raise ValueError(f"{where}: {type(value).__name__} has no setting {key!r}{_suggest(key, fields)}")
+        current, place = getattr(value, key), f"{where}.{key}"
+        block = dataclasses.is_dataclass(current) or (current is None and any(
+            dataclasses.is_dataclass(t) for t in typing.get_args(hints[key])))
+        if block and not isinstance(change, dict):
+            raise ValueError(f"{place}: expected a table of settings (like {key} = {{ ... }}), got {change!r}")
+        if dataclasses.is_dataclass(current):
+            updates[key] = _override(current, change, place)
+        elif block:  # an optional settings block, off by default
+            kind = next(t for t in typing.get_args(hints[key]) if dataclasses.is_dataclass(t))
+            updates[key] = _override(kind(), change, place)
+        elif (validator := _validator(hints[key])) is not None:
+            try:
+                updates[key] = validator.validate_python(change)
+            except pydantic.ValidationError as error:
+                raise ValueError(f"{place}: {error.errors()[0]['msg'].lower()}, got {change!r}") from None
         else:
             updates[key] = change
-    return dataclasses.replace(value, **updates)
+    try:
+        return dataclasses.replace(value, **updates)
+    except (ValueError, TypeError) as error:  # the config's own checks
+        raise ValueError(f"{where}: {error}") from None
 
 
 def slug(name: str) -> str:
@@ -81,6 +119,47 @@ def slug(name: str) -> str:
         'multiagent-finetuning-consensus'
     """
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+FOLDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
+"""An experiment's name: one folder inside the runs folder (no separators, no leading dot)."""
+
+
+class _ArmEntry(pydantic.BaseModel):
+    # An arm's other keys are its overrides, checked against the improve config afterwards.
+    model_config = pydantic.ConfigDict(extra="allow")
+    name: str = pydantic.Field(min_length=1)
+
+
+class ExperimentFile(pydantic.BaseModel):
+    """The schema of an experiment file: these keys, of these types, and nothing else."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: str | None = pydantic.Field(None, pattern=FOLDER_NAME,
+                                      description="The experiment's folder under the runs folder (default: the file's name).")
+    seeds: list[pydantic.NonNegativeInt] = pydantic.Field([0], min_length=1, description="One run per arm and seed.")
+    settings: dict[str, Any] = pydantic.Field({}, description="Every arm's starting point: ImproveConfig fields.")
+    arms: list[_ArmEntry] = pydantic.Field(min_length=1, description="The arms: a name and overrides of the settings.")
+
+    @pydantic.field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds repeat: {seeds}")
+        return seeds
+
+
+def _schema_error(path: Path, error: pydantic.ValidationError) -> ValueError:
+    """One line naming the file, the key and what is wrong, with a suggestion for a typo."""
+    first = error.errors()[0]
+    key = "".join(f"[{part + 1}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    if first["type"] == "extra_forbidden":
+        return ValueError(f"{path}: unknown key {key!r}{_suggest(key, ExperimentFile.model_fields)}; "
+                          f"an experiment file has {', '.join(ExperimentFile.model_fields)}")
+    if first["type"] == "string_pattern_mismatch":
+        return ValueError(f"{path}: {key} {first['input']!r} must be a plain folder name (letters, digits, space, "
+                          f"'.', '_', '-'; no path), so the runs stay inside the runs folder")
+    return ValueError(f"{path}: {key or 'the file'}: {first['msg'][0].lower()}{first['msg'][1:]}")
 
 
 @dataclass(frozen=True)
@@ -103,31 +182,35 @@ class Experiment:
 
     @classmethod
     def load(cls, path: str | Path, runs_dir: str | Path = "runs") -> "Experiment":
-        """Read an experiment file.
+        """Read an experiment file and check it whole (:class:`ExperimentFile`, then every arm's
+        settings for every seed), before anything runs.
 
         Raises:
-            ValueError: naming the file and what is wrong with it (before anything runs).
+            ValueError: one line naming the file, the key and what is wrong with it.
         """
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"cannot read experiment file {path}: {error}") from error
-        arms = []
-        for number, arm in enumerate(data.get("arms", []), start=1):
-            if "name" not in arm:
-                raise ValueError(f"{path}: arm {number} has no name")
-            arms.append(Arm(arm["name"], {k: v for k, v in arm.items() if k != "name"}))
-        if not arms:
-            raise ValueError(f"{path}: an experiment needs at least one [[arms]] entry")
-        names = [slug(a.name) for a in arms]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{path}: arm names must differ (as folder names): {names}")
-        experiment = cls(data.get("name", path.stem), tuple(arms), tuple(data.get("seeds", [0])),
-                         data.get("settings", {}), Path(runs_dir))
-        for arm in experiment.arms:  # every configuration is checked before the first one runs
+        try:
+            entries = ExperimentFile.model_validate(data)
+        except pydantic.ValidationError as error:
+            raise _schema_error(path, error) from None
+        name = entries.name or path.stem
+        if not re.match(FOLDER_NAME, name):
+            raise ValueError(f"{path}: the file's name {name!r} is not a plain folder name; give the experiment a name")
+        arms = tuple(Arm(entry.name, dict(entry.model_extra or {})) for entry in entries.arms)
+        folders = [slug(a.name) for a in arms]
+        if len(set(folders)) != len(folders) or "" in folders:
+            raise ValueError(f"{path}: arm names must differ as folder names (letters and digits): {folders}")
+        experiment = cls(name, arms, tuple(entries.seeds), entries.settings, Path(runs_dir))
+        for number, arm in enumerate(experiment.arms, start=1):  # every configuration before the first one runs
             for seed in experiment.seeds:
-                experiment.config(arm, seed)
+                try:
+                    experiment.config(arm, seed)
+                except ValueError as error:
+                    raise ValueError(f"{path}: arm {number} ({arm.name!r}): {error}") from None
         return experiment
 
     def run_dir(self, arm: Arm, seed: int) -> Path:
@@ -137,7 +220,8 @@ class Experiment:
         """The improve config of one (arm, seed)."""
         from moot.loops.improve import ImproveConfig
 
-        config = _override(ImproveConfig(), {**self.settings, **arm.settings})
+        # The arm's blocks change the settings' blocks key by key: a debate = { n_agents = 1 } keeps the settings' rounds.
+        config = _override(_override(ImproveConfig(), self.settings, "settings"), arm.settings, "arm")
         return dataclasses.replace(config, seed=seed, run_dir=self.run_dir(arm, seed))
 
     def finished(self, arm: Arm, seed: int) -> bool:

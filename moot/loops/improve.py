@@ -88,7 +88,7 @@ class ImproveRun(TaskRun[ImproveReport]):
                                    f"on validation): {proposal!r}")
 
     def new_report(self, settings: dict[str, Any]) -> ImproveReport:
-        return ImproveReport(str(self.run_dir), self.protocol.name, self.task.name, self.config.eval_split, config=settings)
+        return ImproveReport(str(self.run_dir), self.protocol.name, self.task.label, self.config.eval_split, config=settings)
 
     def augment(self, iteration: int) -> None:
         """Repair this iteration's failed training trajectories (SiriuS) and log the repairs."""

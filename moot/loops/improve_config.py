@@ -52,4 +52,5 @@ class ImproveConfig(TaskRunConfig):
     train_adapters: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.check_gate_size(self.gate_problems, self.gate.min_items)

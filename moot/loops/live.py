@@ -145,7 +145,7 @@ class LiveRun(TaskRun[LiveReport]):
             base_model_dir=self.base_model_dir, library=self.library, run_id=self.run_id)
 
     def new_report(self, settings: dict[str, Any]) -> LiveReport:
-        return LiveReport(str(self.run_dir), self.protocol.name, self.task.name, "test", config=settings,
+        return LiveReport(str(self.run_dir), self.protocol.name, self.task.label, "test", config=settings,
                           minutes=self.config.minutes)
 
     def run(self) -> LiveReport:

@@ -32,4 +32,5 @@ class LiveConfig(TaskRunConfig):
         every=32, poll_s=5.0, lora=LoraTrainingConfig(epochs=2.0)))
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.check_gate_size(self.gate_problems, self.learner.gate.min_items)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from moot.evaluation.tasks import SplitSizes, Task, arithmetic_task, jsonl_task
+from moot.evaluation.tasks import SplitSizes, Task, arithmetic_task, file_task
+from moot.nodes.answers import answer_parser
 from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
@@ -24,7 +26,13 @@ class TaskRunConfig(RunConfig):
 
     Attributes:
         protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
-        task: ``arithmetic`` or a path to a JSONL file of ``question`` / ``answer``.
+        task: ``arithmetic`` or a task file: JSONL, CSV or Parquet, one problem per row.
+        answer: How answers are read and compared: ``number``, ``choice`` (a letter A-J),
+            ``yesno``, ``labels:a,b,c``, ``text`` (normalized exact text), ``math``
+            (equivalence through math-verify), or ``module:function`` of your own that maps a
+            reply to a canonical answer. Every protocol reads its agents' replies with it.
+        question_field: The task file's column (or JSON key) holding the question.
+        answer_field: The task file's column (or JSON key) holding the reference answer.
         level: Arithmetic difficulty (see :func:`moot.evaluation.tasks.arithmetic_task`).
         sizes: Train / validation / test split sizes.
         eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
@@ -34,6 +42,9 @@ class TaskRunConfig(RunConfig):
 
     protocol: TaskProtocol = "debate"
     task: str = "arithmetic"
+    answer: str = "number"
+    question_field: str = "question"
+    answer_field: str = "answer"
     level: str = "sum2"
     sizes: SplitSizes = field(default_factory=SplitSizes)
     eval_split: EvalSplit = "test"
@@ -41,6 +52,14 @@ class TaskRunConfig(RunConfig):
     chain: ChainConfig = field(default_factory=ChainConfig)
     critique: CritiqueConfig = field(default_factory=CritiqueConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
+
+    def __post_init__(self) -> None:
+        if self.task == "arithmetic" and self.answer != "number":
+            raise ValueError(f"arithmetic answers are numbers; --answer {self.answer} is for a task file")
+        # The protocols read replies the way the task's references were read, or nothing would match.
+        parser = answer_parser(self.answer)
+        self.debate, self.chain, self.critique = (dataclasses.replace(c, parser=parser)
+                                                  for c in (self.debate, self.chain, self.critique))
 
     def check_gate_size(self, gate_problems: int, min_items: int) -> None:
         """Refuse a gate larger than the validation split it is drawn from (it would silently shrink),
@@ -55,7 +74,8 @@ class TaskRunConfig(RunConfig):
     def load_task(self) -> Task:
         if self.task == "arithmetic":
             return arithmetic_task(self.level, self.sizes, seed=self.seed)
-        return jsonl_task(self.task, self.sizes, seed=self.seed)
+        return file_task(self.task, self.sizes, seed=self.seed, answer=self.answer,
+                         question_field=self.question_field, answer_field=self.answer_field)
 
     @property
     def protocol_config(self) -> Any:
