@@ -177,7 +177,11 @@ class ExperienceLibrary:
                 collection, embedding_function=embedding, metadata={"moot_format": LIBRARY_FORMAT})
             self.feedback_collection = self.client.get_or_create_collection(f"{collection}-feedback",
                                                                              embedding_function=embedding)
-        except Exception as error:
+            # A damaged index is found now, as one error, rather than at the first read of a run.
+            self.collection.count()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # noqa: BLE001 - Chroma's Rust core reports damage as a panic (a BaseException)
             raise LibraryUnavailable(f"cannot open the experience library at {location}: {error}") from error
         self._migrate()
 
@@ -246,8 +250,16 @@ class ExperienceLibrary:
             if set(equals) <= {"run", "episode", "source"}:  # an episode's feedback goes with it
                 self.feedback_collection.delete(where=_where(equals))
 
-    def count(self) -> int:
-        return self.collection.count()
+    def count(self, **equals: Scalar) -> int:
+        """How many records match ``equals`` (all of them without); reads ids only."""
+        if not equals:
+            return self.collection.count()
+        counted = 0
+        while True:
+            page = self.collection.get(where=_where(equals), include=[], limit=self.page_size, offset=counted)
+            counted += len(page["ids"])
+            if len(page["ids"]) < self.page_size:
+                return counted
 
     def search(self, text: str, n: int = 5, **equals: Scalar) -> list[ExperienceRecord]:
         """Records whose input is nearest in meaning to ``text`` (past episodes like this question)."""

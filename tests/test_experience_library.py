@@ -6,6 +6,7 @@ import operator
 from typing import Annotated, TypedDict
 
 import pytest
+from chromadb.api.client import SharedSystemClient
 from fakes import scripted_pool
 from langchain_core.language_models import FakeListChatModel
 from langgraph.graph import START, StateGraph
@@ -13,6 +14,7 @@ from langgraph.graph import START, StateGraph
 from moot.graphs import build_debate_graph, debate_outcome
 from moot.nodes.debate import DebateConfig
 from moot.stores import ExperienceLibrary, ExperienceLogger, ExperienceRecord
+from moot.stores.experience_library import LibraryUnavailable
 from moot.training import CurationConfig, debate_training_sets
 
 
@@ -161,5 +163,24 @@ def test_find_returns_every_match_across_pages(tmp_path):
     found = library.find(run="a")
     assert [r.id for r in found] == [r.id for r in records if r["run"] == "a"]  # 20 records: three pages
     assert len(library.find()) == 30 and len({r.id for r in library.find()}) == 30
+    assert library.count(run="a") == 20 and library.count() == 30  # counted across pages too
     with pytest.raises(ValueError, match="page_size"):
         ExperienceLibrary(tmp_path / "bad", page_size=0)
+
+
+@pytest.mark.parametrize("damage", ["the database", "the vector index"])
+def test_a_damaged_library_is_one_error_when_it_opens(tmp_path, damage):
+    location = tmp_path / "library"
+    library = ExperienceLibrary(location)
+    # For the index, enough records that Chroma writes it to disk (it syncs every 1,000).
+    library.add([ExperienceRecord(f"r{i}", f"answer {i}", [{"role": "user", "content": f"question {i}"}], {"run": "a"})
+                 for i in range(1100 if damage == "the vector index" else 5)])
+    del library
+    SharedSystemClient.clear_system_cache()  # as a new process would, read the files again
+    files = ([location / "chroma.sqlite3"] if damage == "the database"
+             else [f for f in location.glob("*/*") if f.is_file()])
+    assert files
+    for file in files:
+        file.write_bytes(b"\x07" * max(file.stat().st_size, 64))
+    with pytest.raises(LibraryUnavailable, match=f"cannot open the experience library at {location}"):
+        ExperienceLibrary(location)

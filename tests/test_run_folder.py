@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import textwrap
 from collections import Counter
 
 import pytest
+from chromadb.api.client import SharedSystemClient
 from rich.console import Console
 
 from moot.loops.improve import ImproveConfig, improve
@@ -86,7 +88,7 @@ def test_kill_during_play_then_resume_loses_and_duplicates_nothing(tiny_model_di
                            capture_output=True, text=True, timeout=600)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     progress = json.loads((run_dir / "progress.json").read_text())
-    assert list(progress) == ["baseline"]
+    assert list(progress["phases"]) == ["baseline"]
     run_id = json.loads((run_dir / "config.json").read_text())["run_id"]
     before = {r.id: r for r in ExperienceLibrary(run_dir / "library").find(run=run_id, split="train")}
     assert 0 < len(before) < 12 * 2, "the kill should land mid-play, after some episodes were written"
@@ -101,6 +103,15 @@ def test_kill_during_play_then_resume_loses_and_duplicates_nothing(tiny_model_di
     assert len({r.id for r in train}) == len(train) == 24  # 0 duplicated
     assert all(train_id in {r.id for r in train} for train_id in before)  # what was written before stays
     assert [s.name for s in report.scores][:2] == ["single agent (base)", "debate (base)"]
-    assert list(json.loads((run_dir / "progress.json").read_text())) == ["baseline", "play_it1", "train_it1", "eval_it1"]
+    progress = json.loads((run_dir / "progress.json").read_text())
+    assert list(progress["phases"]) == ["baseline", "play_it1", "train_it1", "eval_it1"]
+    assert progress["library_records"] == ExperienceLibrary(run_dir / "library").count(run=run_id) > 24
     with pytest.raises(RunFolderInUse, match="--resume"):
         improve(config(tiny_model_dir, run_dir), LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")))
+
+    # The library vanishes: a resume stops with both counts instead of going on from nothing.
+    shutil.rmtree(run_dir / "library")
+    SharedSystemClient.clear_system_cache()  # as the next process would, read the folder again
+    with pytest.raises(ValueError, match=rf"holds 0 of this run's records, but {progress['library_records']} were there"):
+        improve(config(tiny_model_dir, run_dir), LocalModelPool(LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")),
+                mode="resume")

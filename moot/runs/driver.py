@@ -105,6 +105,8 @@ class RunDriver(Generic[ReportT]):
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         self.progress = RunProgress(self.run_dir)
+        if mode == "resume":
+            self.progress.check_library(self.library.count(run=self.run_id), self.library.location)
         self.report: ReportT = self.new_report(self.settings)
 
     def _claim(self, mode: RunMode, external: ExperienceLibrary | None) -> dict[str, Any]:
@@ -139,7 +141,7 @@ class RunDriver(Generic[ReportT]):
             return True
         with timed(self.report.timings_s, key):
             action()
-        self.progress.finish(key, self.report.snapshot())
+        self.progress.finish(key, self.report.snapshot(), self.library.count(run=self.run_id))
         return False
 
     def finish(self) -> ReportT:

@@ -89,19 +89,23 @@ def claim_run_folder(run_dir: Path, settings: dict[str, Any], mode: RunMode,
 
 
 class RunProgress:
-    """The phases a run has finished, each with what it produced, saved after every phase.
+    """The phases a run has finished, each with what it produced, and how many library records
+    the run had then; saved after every phase.
 
     Examples:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
-        >>> RunProgress(folder).finish("baseline", {"accuracy": 0.2})
-        >>> RunProgress(folder).result("baseline")
-        {'accuracy': 0.2}
+        >>> RunProgress(folder).finish("baseline", {"accuracy": 0.2}, library_records=24)
+        >>> progress = RunProgress(folder)
+        >>> progress.result("baseline"), progress.library_records
+        ({'accuracy': 0.2}, 24)
     """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / PROGRESS_FILE
-        self._done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self._done: dict[str, Any] = saved.get("phases", {})
+        self.library_records: int = saved.get("library_records", 0)
 
     def done(self, phase: str) -> bool:
         return phase in self._done
@@ -109,6 +113,20 @@ class RunProgress:
     def result(self, phase: str) -> Any:
         return self._done[phase]
 
-    def finish(self, phase: str, result: Any) -> None:
+    def finish(self, phase: str, result: Any, library_records: int) -> None:
         self._done[phase] = result
-        _write_atomically(self.path, self._done)
+        self.library_records = library_records
+        _write_atomically(self.path, {"phases": self._done, "library_records": library_records})
+
+    def check_library(self, found: int, location: str) -> None:
+        """Stop a resume whose library holds fewer of the run's records than its last finished
+        phase left there: it was deleted, replaced or damaged, and the run would go on from a
+        history it no longer has.
+
+        Raises:
+            ValueError: one line with both counts and the way out.
+        """
+        if found < self.library_records:
+            raise ValueError(f"the experience library at {location} holds {found} of this run's records, but "
+                             f"{self.library_records} were there after its last finished phase ({self.path}): it "
+                             f"lost records. Restore it, or start again with --overwrite")
