@@ -7,10 +7,16 @@ hot-swaps in the background. The first and the final versions are scored on the 
 test split (not counted in the minutes). The report has the traffic timeline (rolling
 accuracy with each promotion, refusal and rollback, latency p50/p95 per minute) and the
 serving latency with and without a distillation running.
+
+An interrupted run resumes with ``--resume``: the traffic's requests and events are logged
+as they happen (``traffic.jsonl``), so the resumed run continues the timeline, serves only
+the minutes left, and numbers its episodes under a new attempt (``a2-...``), never reusing
+an id.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -125,6 +131,55 @@ def distillation_spans(events: list[dict[str, Any]]) -> list[tuple[float, float]
     return spans
 
 
+TRAFFIC_FILE = "traffic.jsonl"
+
+
+class TrafficLog:
+    """What a live run's traffic phase has done so far, one JSON line per start, request and
+    learner event, on the run's own clock (seconds of traffic served), so that a resumed run
+    continues the timeline, serves only the minutes left and never reuses an episode id.
+
+    Examples:
+        >>> import tempfile
+        >>> log = TrafficLog(Path(tempfile.mkdtemp()) / TRAFFIC_FILE)
+        >>> log.start()
+        1
+        >>> log.append("request", {"start_s": 0.0, "end_s": 2.5})
+        >>> again = TrafficLog(log.path)
+        >>> again.start(), again.served_s, len(again.requests)
+        (2, 2.5, 1)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.attempts = 0
+        self.requests: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        lines = path.read_text().splitlines() if path.is_file() else []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # the line a kill cut short
+                continue
+            self.attempts += "attempt" in entry
+            if "request" in entry:
+                self.requests.append(entry["request"])
+            if "event" in entry:
+                self.events.append(entry["event"])
+        self.served_s: float = max([r["end_s"] for r in self.requests] + [e["t_s"] for e in self.events], default=0.0)
+        self._lock = threading.Lock()
+
+    def start(self) -> int:
+        """Record a new attempt at the traffic (before any of its episodes starts); return its number."""
+        self.attempts += 1
+        self.append("attempt", {"number": self.attempts, "served_s": self.served_s})
+        return self.attempts
+
+    def append(self, kind: str, entry: dict[str, Any]) -> None:
+        with self._lock, self.path.open("a") as out:
+            out.write(json.dumps({kind: entry}) + "\n")
+
+
 class LiveRun(TaskRun[LiveReport]):
     """One ``moot live`` run (see the module docstring)."""
 
@@ -156,23 +211,31 @@ class LiveRun(TaskRun[LiveReport]):
         return self.finish()  # type: ignore[return-value]
 
     def serve_traffic(self) -> None:
+        """Serve traffic for the minutes not served yet; a resume continues the interrupted attempt's timeline."""
         report: LiveReport = self.report  # type: ignore[assignment]
+        log = TrafficLog(self.run_dir / TRAFFIC_FILE)
+        attempt = log.start()
+        report.traffic, report.events = list(log.requests), list(log.events)
+        if log.served_s:
+            self.console.print(f"[dim]traffic: {log.served_s / 60:.1f} of {self.config.minutes:g} min served "
+                               f"before this resume; serving the rest[/]")
         graph = self.protocol.build(self.pool, self.protocol_config)
         problems = list(self.task.train)
-        rng = random.Random(self.config.seed)
+        rng = random.Random(f"{self.config.seed}/{attempt}")  # a resumed stream does not replay the same order
         name = self.protocol.name
-        started, wall_started = time.monotonic(), time.time()
+        started, wall_started = time.monotonic() - log.served_s, time.time()
         deadline = started + 60 * self.config.minutes
         lock = threading.Lock()
         counter = iter(range(10**9))
+        logged_events = 0
 
         def one(problem: Problem) -> None:
             k = next(counter)
             busy_before = self.learner.activity != "idle"
             t0 = time.monotonic()
-            metadata = self.episode_metadata(iteration=0, split="train", label="traffic", item=f"{k}-{problem.id}",
-                                             protocol=name, task=self.task.name, problem_id=problem.id,
-                                             target=problem.answer, question=problem.question)
+            metadata = self.episode_metadata(iteration=0, split="train", label="traffic",
+                                             item=f"a{attempt}-{k}-{problem.id}", protocol=name, task=self.task.name,
+                                             problem_id=problem.id, target=problem.answer, question=problem.question)
             try:
                 state = graph.invoke({"question": problem.question},
                                      self.learner.config(**{key: v for key, v in metadata.items() if key != "run"}))
@@ -180,11 +243,21 @@ class LiveRun(TaskRun[LiveReport]):
             except Exception:  # noqa: BLE001 - a failed request is counted, never hidden
                 correct, failed = False, True
             t1 = time.monotonic()
+            row = {"start_s": round(t0 - started, 2), "end_s": round(t1 - started, 2), "latency_s": round(t1 - t0, 3),
+                   "correct": correct, "failed": failed, "distilling": busy_before or self.learner.activity != "idle",
+                   "versions": dict(self.learner.state.serving)}
             with lock:
-                report.traffic.append({"start_s": round(t0 - started, 2), "end_s": round(t1 - started, 2),
-                                       "latency_s": round(t1 - t0, 3), "correct": correct, "failed": failed,
-                                       "distilling": busy_before or self.learner.activity != "idle",
-                                       "versions": dict(self.learner.state.serving)})
+                report.traffic.append(row)
+            log.append("request", row)
+
+        def log_new_events() -> None:
+            nonlocal logged_events
+            new = [e for e in self.learner.state.events if e["time"] >= wall_started][logged_events:]
+            for event in new:
+                entry = {**event, "t_s": round(log.served_s + event["time"] - wall_started, 1)}
+                report.events.append(entry)
+                log.append("event", entry)
+            logged_events += len(new)
 
         def next_problem() -> Problem:
             if not pending_problems:
@@ -196,17 +269,18 @@ class LiveRun(TaskRun[LiveReport]):
         try:
             with ThreadPoolExecutor(self.config.traffic_concurrency) as workers, \
                     Live(self._view(started), console=self.console, refresh_per_second=1) as view:
-                in_flight: set[Future] = {workers.submit(one, next_problem())
-                                          for _ in range(self.config.traffic_concurrency)}
+                in_flight: set[Future] = ({workers.submit(one, next_problem())
+                                           for _ in range(self.config.traffic_concurrency)}
+                                          if time.monotonic() < deadline else set())
                 while in_flight:
                     done, in_flight = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
                     if time.monotonic() < deadline:
                         in_flight |= {workers.submit(one, next_problem()) for _ in done}
+                    log_new_events()
                     view.update(self._view(started))
         finally:
             self.learner.stop(finish_current=self.config.finish_distillation)
-        report.events = [{**e, "t_s": round(e["time"] - wall_started, 1)} for e in self.learner.state.events
-                         if e["time"] >= wall_started]
+            log_new_events()
         report.latency = latency_while_distilling(report.traffic)
 
     def _view(self, started: float) -> Table:

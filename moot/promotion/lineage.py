@@ -77,13 +77,36 @@ class LearnerState:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
+        """Write the state to ``path``; adapter folders inside its folder are written relative to
+        it, so a copied or moved run folder loads its own adapters."""
+        data = asdict(self)
+        for version in data["versions"].values():
+            folder = Path(version["adapter_dir"])
+            if folder.is_absolute() and folder.is_relative_to(path.parent.absolute()):
+                version["adapter_dir"] = str(folder.relative_to(path.parent.absolute()))
         partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(asdict(self), indent=2))
+        partial.write_text(json.dumps(data, indent=2))
         partial.replace(path)  # a crash mid-write leaves the previous state whole
 
     @classmethod
     def load(cls, path: Path) -> "LearnerState":
+        """Read a state written by :meth:`save`, resolving relative adapter folders against ``path``'s folder.
+
+        Examples:
+            >>> import tempfile
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> state = LearnerState(versions={"v1": Version("v1", "agent", str(folder / "adapters" / "v1"), None,
+            ...                                              "serving", {}, 0.0)})
+            >>> state.save(folder / "learner.json")
+            >>> json.loads((folder / "learner.json").read_text())["versions"]["v1"]["adapter_dir"]
+            'adapters/v1'
+            >>> moved = folder.rename(folder.with_name(folder.name + "-moved"))
+            >>> LearnerState.load(moved / "learner.json").versions["v1"].adapter_dir == str(moved / "adapters" / "v1")
+            True
+        """
         data = json.loads(path.read_text())
+        for version in data["versions"].values():
+            version["adapter_dir"] = str(path.parent.absolute() / version["adapter_dir"])  # an absolute one stays
         data["versions"] = {name: Version(**v) for name, v in data["versions"].items()}
         return cls(**data)
 
