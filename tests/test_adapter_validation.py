@@ -7,6 +7,8 @@ import shutil
 
 import peft
 import pytest
+import safetensors.torch
+import torch
 from conftest import build_tiny_model
 
 from moot.nodes import LocalEngine, LocalModelPool, SamplingParams
@@ -57,8 +59,17 @@ def refusals(base, good, tmp_path_factory):
     config = json.loads((no_rank / "adapter_config.json").read_text())
     del config["r"]
     (no_rank / "adapter_config.json").write_text(json.dumps(config))
+    no_manifest = broken_copy(good, tmp, "no-manifest")
+    (no_manifest / "moot_manifest.json").unlink()
+    diverged = broken_copy(good, tmp, "diverged")
+    tensors = safetensors.torch.load_file(diverged / "adapter_model.safetensors")
+    first = sorted(tensors)[0]
+    tensors[first] = torch.full_like(tensors[first], float("nan"))
+    safetensors.torch.save_file(tensors, diverged / "adapter_model.safetensors")
     return [
         ("rank above the limit", train(base, tmp / "rank16", rank=16), "outside this pool's limit"),
+        ("no manifest naming its base", no_manifest, "cannot be told apart from an adapter for another base"),
+        ("NaN weights", diverged, "holds NaN or infinite values"),
         ("truncated weights", truncated, "incomplete"),
         ("config without weights", no_weights, "no weights"),
         ("same shapes, another base", other_base, "another base model"),
@@ -107,3 +118,21 @@ def test_an_interrupted_training_leaves_no_adapter_folder(base, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         train(base, tmp_path / "adapter")
     assert not (tmp_path / "adapter").exists()
+
+
+def test_an_adapter_from_elsewhere_loads_only_when_the_pool_trusts_unverified_ones(base, good, tmp_path):
+    foreign = broken_copy(good, tmp_path, "from-elsewhere")
+    (foreign / "moot_manifest.json").unlink()
+    trusting = LocalModelPool(LocalEngine.from_pretrained(base, dtype="float32", allow_unverified_adapters=True))
+    assert trusting.registry.current("solver") is None
+    version = trusting.publish("solver", foreign)
+    assert trusting.registry.current("solver") == version and trusting.engine.adapters == {version}
+
+
+def test_publishing_after_a_hand_unload_swaps_without_an_error(base, good):
+    pool = LocalModelPool(LocalEngine.from_pretrained(base, dtype="float32"))
+    first = pool.publish("solver", good)
+    second = pool.publish("solver", good)
+    pool.unload(first)  # by hand: the rollback target is gone
+    third = pool.publish("solver", good)
+    assert pool.registry.current("solver") == third and pool.engine.adapters == {second, third}

@@ -5,8 +5,11 @@ A pool refuses an adapter that would not fit, or that was trained on another bas
 
 * the folder has an ``adapter_config.json`` and a complete ``adapter_model.safetensors``;
 * its rank is within the pool's limit;
-* every tensor targets a linear layer the base has, with matching shapes;
-* its manifest's base fingerprint (a hash of the base config and weights) is the pool's.
+* every tensor targets a linear layer the base has, with matching shapes, and holds only
+  finite numbers (a NaN would silently empty every reply);
+* its manifest's base fingerprint (a hash of the base config and weights) is the pool's; an
+  adapter without a manifest (trained elsewhere) is refused unless the pool is told to trust
+  unverified adapters, since nothing tells it apart from one made for another base.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ def validate_adapter(
     max_rank: int,
     fingerprint: str | None = None,
     rank_limit: str = "this pool's limit",
+    allow_unverified: bool = False,
 ) -> int:
     """Check ``adapter_dir`` against a base; return its rank.
 
@@ -106,6 +110,7 @@ def validate_adapter(
         max_rank: The most the pool serves (vLLM's ``--max-lora-rank``).
         fingerprint: The base's :func:`base_fingerprint`; ``None`` skips that check.
         rank_limit: What ``max_rank`` is, as the refusal names it.
+        allow_unverified: Accept an adapter without a manifest (its base cannot be verified), with a warning.
 
     Raises:
         FileNotFoundError: when the folder holds no ``adapter_config.json``.
@@ -147,6 +152,21 @@ def validate_adapter(
         raise AdapterRejected(
             f"{folder} was trained on another base model (fingerprint {recorded}, this pool's base is {fingerprint})"
         )
-    if recorded is None:
+    if fingerprint is not None and recorded is None:
+        if not allow_unverified:
+            raise AdapterRejected(f"{folder} has no {MANIFEST_FILE} naming its base, so it cannot be told apart from "
+                                  f"an adapter for another base; pass allow_unverified_adapters=True to load it anyway")
         logger.warning("%s records no base fingerprint; its base model cannot be verified", folder)
+    _check_finite(weights)
     return rank
+
+
+def _check_finite(weights: Path) -> None:
+    """Refuse weights holding NaN or infinity (a diverged training): served, they empty every reply."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as tensors:
+        for key in tensors.keys():
+            if not torch.isfinite(tensors.get_tensor(key)).all():
+                raise AdapterRejected(f"{weights}: {key} holds NaN or infinite values (a diverged training?)")

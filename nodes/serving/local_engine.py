@@ -64,7 +64,9 @@ class LocalEngine:
         max_new_tokens_limit: Requests asking for more new tokens are refused.
         max_lora_rank: Adapters of a higher rank are refused.
         model_dir: The folder the weights came from; with it, an adapter whose manifest
-            names another base (by fingerprint) is refused.
+            names another base (by fingerprint), or that has no manifest, is refused.
+        allow_unverified_adapters: Load adapters without a moot manifest (trained
+            elsewhere) with a warning, although their base cannot be verified.
 
     Examples:
         >>> from moot.nodes.serving.local_engine import LocalEngine, SamplingParams
@@ -75,7 +77,7 @@ class LocalEngine:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05,
-                 max_lora_rank: int = 64, model_dir: str | Path | None = None,
+                 max_lora_rank: int = 64, model_dir: str | Path | None = None, allow_unverified_adapters: bool = False,
                  scheduler: Literal["continuous", "static"] = "continuous", max_prompt_tokens: int = 2048,
                  overlong: Literal["refuse", "truncate"] = "refuse", max_new_tokens_limit: int = 1024):
         if scheduler not in ("continuous", "static"):
@@ -87,6 +89,7 @@ class LocalEngine:
         self.model = model.eval()
         self.max_lora_rank = max_lora_rank
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.allow_unverified_adapters = allow_unverified_adapters
         # Shapes of the base's linear layers, taken before any adapter wraps them.
         self._base_shapes = {
             name: tuple(module.weight.shape)
@@ -165,7 +168,8 @@ class LocalEngine:
         """
         path = Path(path)
         fingerprint = base_fingerprint(self.model_dir) if self.model_dir is not None else None
-        validate_adapter(path, base_shapes=self._base_shapes, max_rank=self.max_lora_rank, fingerprint=fingerprint)
+        validate_adapter(path, base_shapes=self._base_shapes, max_rank=self.max_lora_rank, fingerprint=fingerprint,
+                         allow_unverified=self.allow_unverified_adapters)
         with self._lock:
             if name in self.adapters:
                 raise ValueError(f"adapter {name!r} is already loaded; give each version a new name")

@@ -46,7 +46,8 @@ class ModelPool(ABC):
         and unload the one before that; return the unloaded version's name, if any."""
         retired = self.registry.previous(role)
         self.serve(role, version)
-        if retired is not None and retired not in self.registry.snapshot().values():
+        # One unloaded by hand already is not unloaded again: the swap has happened and must not fail after it.
+        if retired is not None and retired not in self.registry.snapshot().values() and retired in self._taken():
             self.unload(retired)
             return retired
         return None
