@@ -171,3 +171,20 @@ def test_errors_are_clear(tiny_model_dir_each_seed, tmp_path):
         engine.generate([QUESTION], adapters=["ghost"])
     with pytest.raises(ValueError, match="rank"):
         LoraTrainingConfig(rank=0)
+
+
+def test_a_failed_or_killed_training_leaves_no_folder_behind(tiny_model_dir, tmp_path):
+    folder = tmp_path / "adapters"
+    for leftover in ("solver.scratch", "solver.partial"):  # what a training killed with -9 leaves
+        (folder / leftover).mkdir(parents=True)
+
+    def interrupted(step, total, loss):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_lora_adapter(tiny_model_dir, examples("apple"), folder / "solver", role="solver", config=FAST,
+                           on_step=interrupted)
+    assert list(folder.iterdir()) == []
+    train_lora_adapter(tiny_model_dir, examples("apple"), folder / "solver", role="solver",
+                       config=LoraTrainingConfig(rank=8, alpha=16, max_steps=1, batch_size=4))
+    assert [p.name for p in folder.iterdir()] == ["solver"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,9 +151,15 @@ def train_lora_adapter(
         [{"prompt": e.prompt, "completion": [{"role": "assistant", "content": e.completion}]} for e in examples]
     )
     # The trainer wants a folder for checkpoints; moot saves only the adapter, so it is scratch.
-    scratch = tempfile.mkdtemp(prefix="moot-trainer-")
+    # It sits beside the target, not in /tmp: what a killed training leaves there, the next
+    # training of that adapter (a resume) removes.
+    scratch = output_dir.with_name(output_dir.name + ".scratch")
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    for leftover in (scratch, partial):
+        shutil.rmtree(leftover, ignore_errors=True)
+    scratch.mkdir(parents=True)
     with _quiet_checkpointing_deprecation():
-        args = _sft_config(scratch, config, compute)
+        args = _sft_config(str(scratch), config, compute)
     if init_adapter is not None:
         with _quiet_checkpointing_deprecation():
             model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
@@ -184,12 +189,13 @@ def train_lora_adapter(
         trainer.add_callback(_Report())
     # Everything is written beside the target and renamed into place once complete, manifest
     # included, so a kill mid-write never leaves a folder that a pool would take for an adapter.
-    partial = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
         with _quiet_checkpointing_deprecation():
             result = trainer.train()
             trainer.model.save_pretrained(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     manifest = AdapterManifest(
