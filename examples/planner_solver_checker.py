@@ -1,10 +1,13 @@
 """A team of your own: a planner -> solver -> checker LangGraph graph built from moot's nodes, improved by moot.
 
 The roles are data (``ChainStep``), the graph is yours (any LangGraph wiring; here a
-straight line with a parsed answer at the end), and moot's machinery improves it: every
-call is logged, each episode is rewarded from the task's answer, the learner distils each
-role's rewarded calls into its own LoRA adapter and hot-swaps it once the gate (held-out
-validation problems) agrees. The held-out test split scores the team before and after.
+straight line with a parsed answer at the end), and moot's improve loop improves it, as
+it does its own protocols: it scores the team on held-out problems, plays the training
+problems with every call logged, keeps each role's calls in episodes the team got right,
+trains one LoRA adapter per role, gates the new adapters on validation problems, swaps
+them in, and scores the team again. The same from the command line::
+
+    moot improve examples/planner_solver_checker.py:build_team --task arithmetic
 
 Run it (about 15 minutes on 2 cores; ``--train 12 --test 6 --max-steps 2`` for a smoke run)::
 
@@ -14,20 +17,18 @@ Run it (about 15 minutes on 2 cores; ``--train 12 --test 6 --max-steps 2`` for a
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from moot import Learner, LearnerConfig, LocalModelPool, TaskGate, arithmetic_task
-from moot.evaluation.report import Score
+from moot import ImproveConfig, ImproveRun
 from moot.evaluation.tasks import SplitSizes
 from moot.graphs import ChainState
 from moot.nodes import ChainConfig, ChainStep, ModelPool
 from moot.nodes.answers import parse_number, safe_parse
 from moot.nodes.chain import make_step_node
-from moot.stores.record_schema import Outcome
+from moot.protocols.user_graph_config import GraphConfig
 from moot.training import LoraTrainingConfig
 
 TEAM = ChainConfig(steps=(
@@ -56,50 +57,25 @@ def build_team(pool: ModelPool, config: ChainConfig = TEAM) -> Any:
     return builder.compile(name="team")
 
 
-class Team:
-    """What moot's gate needs of a graph: how to build it on a pool, and where its answer is."""
-
-    def build(self, pool: ModelPool, config: ChainConfig) -> Any:
-        return build_team(pool, config)
-
-    def final_answer(self, state: dict) -> str | None:
-        return state.get("final_answer")
-
-
-def reward(state: dict, record: dict) -> Outcome:
-    """Every call of an episode is rewarded with whether the team's final answer was right."""
-    right = state.get("final_answer") == record.get("target")
-    return {"final_correct": right, "reward": float(right)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Improve a planner -> solver -> checker team of your own.")
     parser.add_argument("--train", type=int, default=96)
     parser.add_argument("--test", type=int, default=60)
-    parser.add_argument("--validation", type=int, default=20, help="problems each role's gate plays")
-    parser.add_argument("--every", type=int, default=8, help="rewarded calls of a role that make it distil")
+    parser.add_argument("--validation", type=int, default=20, help="problems the gate plays")
     parser.add_argument("--max-steps", type=int, default=-1)
-    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/planner-solver-checker"))
     args = parser.parse_args()
-    task = arithmetic_task("sum2", SplitSizes(train=args.train, validation=args.validation, test=args.test))
-    pool = LocalModelPool()
-    test_gate = TaskGate(Team(), TEAM, task.test)
-
-    (before,) = test_gate.score([pool])
-    settings = LearnerConfig(every=args.every, lora=LoraTrainingConfig(max_steps=args.max_steps))
-    learner = Learner(pool, args.run_dir or Path(tempfile.mkdtemp(prefix="team-")), config=settings,
-                      annotators={"team": reward}, gate=TaskGate(Team(), TEAM, task.validation))
-    team = build_team(pool)
-    for problem in task.train:
-        team.invoke({"question": problem.question},
-                    learner.config(episode=problem.id, target=problem.answer, question=problem.question))
-    versions = learner.step()
-    (after,) = test_gate.score([pool])
-    for name, scores in (("before", before), ("after", after)):
-        score = Score.of(name, [bool(s) for s in scores])
-        print(f"team {name}: {score.accuracy:.2f} ± {score.stderr:.2f} on held-out problems (n={score.n})")
-    for version in versions:
-        print(f"{version.role}: {version.name} {version.status} ({version.gate['reason'] if version.gate else ''})")
+    config = ImproveConfig(protocol="graph", graph=GraphConfig(f"{__file__}:build_team"),
+                           sizes=SplitSizes(train=args.train, validation=args.validation, test=args.test),
+                           gate_problems=args.validation, lora=LoraTrainingConfig(max_steps=args.max_steps),
+                           run_dir=args.run_dir)
+    report = ImproveRun(config, mode="overwrite").run()
+    for score in report.scores:
+        if score.name.startswith("graph"):
+            print(f"team {'before' if score.iteration == 0 else 'after'}: {score.accuracy:.2f} ± {score.stderr:.2f} "
+                  f"on held-out problems (n={score.n})")
+    gate = report.gates.get("it1")
+    print(f"gate: {'promoted' if gate and gate['promote'] else 'not promoted'} ({gate['reason'] if gate else 'no gate'})")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from rich.console import Console
 from moot.selection.candidates import Allocation, CandidateConfig
 from moot.cli_options import field_default, field_help, option
 from moot.loops.improve_config import ImproveConfig
-from moot.loops.task_run_config import EvalSplit, TaskProtocol
+from moot.loops.task_run_config import TASK_PROTOCOLS, EvalSplit
 from moot.live.learner_config import LearnerConfig
 from moot.loops.live_config import LiveConfig
 from moot.nodes.critique import CritiqueConfig
@@ -30,6 +30,7 @@ from moot.nodes.serving.compute_dtype import DtypeChoice
 from moot.nodes.serving.vllm_server import VLLMServerConfig
 from moot.selection.prompts import PromptOptimizationConfig
 from moot.protocols.augmentation_config import AugmentationConfig
+from moot.protocols.user_graph_config import GraphConfig, is_graph_spec
 from moot.runs.config import Backend, BackendConfig, RunConfig
 from moot.loops.selfplay_config import GameVariant, League, SelfPlayConfig
 from moot.evaluation.tasks import SplitSizes
@@ -166,6 +167,25 @@ def _split_options(**helps: str) -> dict[str, Any]:
     return {name: option(SplitSizes, name, f"--{name}-size", min=1, help=helps.get(name)) for name in ("train", "validation", "test")}
 
 
+_BUILT_IN = [p for p in TASK_PROTOCOLS if p != "graph"]
+_PROTOCOL_HELP = f"{', '.join(_BUILT_IN)}, or path/to/file.py:function for a graph of your own"
+
+
+def _protocol(value: str, question_key: str, answer_key: str) -> dict[str, Any]:
+    """The config fields a PROTOCOL argument sets: a built-in protocol, or the graph a builder spec names."""
+    if is_graph_spec(value):
+        return {"protocol": "graph", "graph": GraphConfig(value, question_key=question_key, answer_key=answer_key)}
+    if value not in _BUILT_IN:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, _BUILT_IN))}, nor a graph of "
+                                 f"your own (path/to/file.py:function)", param_hint="PROTOCOL")
+    return {"protocol": value}
+
+
+def _run_name(protocol: str) -> str:
+    """A run folder name for ``protocol`` (a graph's builder function names it)."""
+    return protocol.rpartition(":")[2]
+
+
 _SPLIT = _split_options()
 _LIVE_SPLIT = _split_options(train="Problems replayed as traffic.",
                              validation="Problems the gate may play (it plays --gate-problems).",
@@ -176,11 +196,13 @@ _EACH_PROTOCOLS_OWN = "{help} (default: each protocol's own)"
 @app.command()
 @_with_run_options
 def improve(
-    protocol: TaskProtocol = typer.Argument(field_default(ImproveConfig, "protocol"), help="Protocol to improve."),
+    protocol: str = typer.Argument(field_default(ImproveConfig, "protocol"), help=f"Protocol to improve: {_PROTOCOL_HELP}."),
     task: str = option(ImproveConfig, "task"),
     answer: str = option(ImproveConfig, "answer"),
     question_field: str = option(ImproveConfig, "question_field"),
     answer_field: str = option(ImproveConfig, "answer_field"),
+    graph_question_key: str = option(GraphConfig, "question_key", "--graph-question-key"),
+    graph_answer_key: str = option(GraphConfig, "answer_key", "--graph-answer-key"),
     level: str = option(ImproveConfig, "level"),
     iterations: int = option(ImproveConfig, "iterations", min=1),
     agents: Optional[int] = option(DebateConfig, "n_agents", "--agents", min=1, default=None,
@@ -221,7 +243,7 @@ def improve(
     with _errors_exit_cleanly():
         debate = DebateConfig(roles=roles, summarize=summarize, max_tokens=max_tokens, **sampling)
         config = ImproveConfig(
-            protocol=protocol,
+            **_protocol(protocol, graph_question_key, graph_answer_key),
             task=task,
             answer=answer,
             question_field=question_field,
@@ -240,7 +262,7 @@ def improve(
             candidates=CandidateConfig(count=candidates, allocation=allocation),
             prompts=PromptOptimizationConfig(rounds=prompt_rounds, optimizer_url=optimizer_url,
                                              optimizer_model=optimizer_model),
-            **run.run_config(run_dir or Path("runs") / f"{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
+            **run.run_config(run_dir or Path("runs") / f"{_run_name(protocol)}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_improve(config, console=console, mode=run.mode)
 
@@ -292,11 +314,13 @@ _LIVE_LEARNER: LearnerConfig = field_default(LiveConfig, "learner")
 @app.command()
 @_with_run_options
 def live(
-    protocol: TaskProtocol = typer.Argument(field_default(LiveConfig, "protocol"), help="Protocol that serves the traffic."),
+    protocol: str = typer.Argument(field_default(LiveConfig, "protocol"), help=f"Protocol that serves the traffic: {_PROTOCOL_HELP}."),
     task: str = option(LiveConfig, "task"),
     answer: str = option(LiveConfig, "answer"),
     question_field: str = option(LiveConfig, "question_field"),
     answer_field: str = option(LiveConfig, "answer_field"),
+    graph_question_key: str = option(GraphConfig, "question_key", "--graph-question-key"),
+    graph_answer_key: str = option(GraphConfig, "answer_key", "--graph-answer-key"),
     level: str = option(LiveConfig, "level"),
     minutes: float = option(LiveConfig, "minutes", min=0.1),
     traffic_concurrency: int = option(LiveConfig, "traffic_concurrency", min=1),
@@ -320,13 +344,13 @@ def live(
 
     with _errors_exit_cleanly():
         config = LiveConfig(
-            protocol=protocol, task=task, answer=answer, question_field=question_field, answer_field=answer_field,
+            **_protocol(protocol, graph_question_key, graph_answer_key), task=task, answer=answer, question_field=question_field, answer_field=answer_field,
             level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,
                             train_threads=train_threads, lora=run.lora(epochs=epochs), seed=run.seed),
-            **run.run_config(run_dir or Path("runs") / f"live-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"),
+            **run.run_config(run_dir or Path("runs") / f"live-{_run_name(protocol)}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_live(config, console=console, mode=run.mode)
 

@@ -42,6 +42,10 @@ BAD_INPUTS = [
                                  "--question-field", "prompt"], "expected the fields 'prompt' and 'answer'"),
     ("answer function missing", ["live", "debate", "--task", "{tmp}/letters.jsonl", "--answer", "json:nothing"],
      "cannot import 'nothing' from 'json'"),
+    ("graph file missing", ["improve", "{tmp}/missing.py:build"], "missing.py does not exist"),
+    ("graph function missing", ["improve", "{tmp}/graph.py:buld"], "has no function 'buld'"),
+    ("graph file broken", ["live", "{tmp}/broken_graph.py:build"], "cannot import"),
+    ("prompt search on a graph", ["improve", "{tmp}/graph.py:build", "--prompt-rounds", "1"], "drop --prompt-rounds"),
     ("eval split", ["improve", "debate", "--eval-split", "train"], "--eval-split"),
     ("filter", ["improve", "debate", "--filter", "vibes"], "--filter"),
     ("roles", ["improve", "debate", "--roles", "everyone"], "--roles"),
@@ -92,7 +96,7 @@ BAD_INPUTS = [
         ("seeds-not-a-list", "seeds: input should be a valid list"),
         ("repeated-seeds", "seeds repeat: [1, 1]"),
         ("sizes-not-a-table", "settings.sizes: expected a table of settings"),
-        ("unknown-protocol", "arm 1 ('only'): arm.protocol: input should be 'debate', 'chain' or 'critique'"),
+        ("unknown-protocol", "arm 1 ('only'): arm.protocol: input should be 'debate', 'chain', 'critique' or 'graph'"),
         ("wrong-type", "settings.iterations: input should be a valid integer"),
         ("setting-typo", "DebateConfig has no setting 'n_agent'; did you mean 'n_agents'?"),
         ("no-arms", "arms: field required"),
@@ -118,6 +122,8 @@ def scratch(tmp_path):
     (tmp_path / "latin.jsonl").write_bytes('{"question": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
     (tmp_path / "broken.jsonl").write_text("{not json\n")
     (tmp_path / "notes.txt").write_text("What is 1 + 1? 2\n")
+    (tmp_path / "graph.py").write_text("def build(pool):\n    raise NotImplementedError\n")
+    (tmp_path / "broken_graph.py").write_text("def build(pool) return\n")
     (tmp_path / "letters.jsonl").write_text('{"question": "Which?", "answer": "B"}\n')
     for name, change in EXPERIMENTS.items():
         arms = "" if change.startswith("[[arms]]") else '[[arms]]\nname = "only"\n'

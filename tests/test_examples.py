@@ -27,8 +27,11 @@ def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
     assert all(v["gate"] is not None for v in state["versions"].values())
 
 
-def test_a_user_composed_team_is_improved_by_moots_machinery(tmp_path):
-    out = run("planner_solver_checker.py", "--train", "6", "--validation", "4", "--test", "4", "--every", "1",
-              "--max-steps", "2",
+def test_a_user_composed_team_is_improved_by_moots_improve_loop(tmp_path):
+    out = run("planner_solver_checker.py", "--train", "6", "--validation", "4", "--test", "4", "--max-steps", "2",
               "--run-dir", str(tmp_path))
     assert "team before:" in out and "team after:" in out and "(n=4)" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["protocol"] == "graph" and "it1" in report["gates"]
+    # Each of the team's roles that had a rewarded call was trained, under its own name.
+    assert {e["role"] for e in report["training"]} <= {"planner", "solver", "checker"} and report["training"]

@@ -109,7 +109,7 @@ class ImproveRun(TaskRun[ImproveReport]):
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
         sets = self.protocol.curate(records, self.config.curation)
         gated = self.config.gate_problems > 0
-        roles = self.protocol.roles(self.protocol_config)
+        roles = self.protocol.roles(self.protocol_config) or sorted(sets)  # a user graph's: those its calls named
         init = self.served_adapters() if self.config.continue_training else None
         if self.config.candidates.count > 1:
             entries = self.train_candidates(sets, roles, iteration, init, publish=not gated)

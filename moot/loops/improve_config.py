@@ -53,4 +53,7 @@ class ImproveConfig(TaskRunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.protocol == "graph" and self.prompts.rounds > 0:
+            raise ValueError("prompt search needs a protocol's roles before it plays; a graph of your own names "
+                             "them as it runs: drop --prompt-rounds")
         self.check_gate_size(self.gate_problems, self.gate.min_items)

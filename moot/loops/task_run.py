@@ -11,6 +11,7 @@ from moot.evaluation.tasks import Problem
 from moot.loops.task_run_config import TASK_PROTOCOLS, TaskRunConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.protocols import Protocol, get_protocol
+from moot.protocols.user_graph import GraphProtocol
 from moot.runs.driver import ReportT, RunDriver
 from moot.runs.folder import RunMode
 
@@ -28,7 +29,8 @@ class TaskRun(RunDriver[ReportT]):
 
     def __init__(self, config: TaskRunConfig, pool: ModelPool | None = None, console: Console | None = None,
                  mode: RunMode = "new"):
-        self.protocol: Protocol = get_protocol(config.protocol)
+        self.protocol: Protocol = (GraphProtocol(config.graph) if config.protocol == "graph"
+                                   else get_protocol(config.protocol))
         if config.protocol not in TASK_PROTOCOLS:
             raise ValueError(f"a task run plays {', '.join(TASK_PROTOCOLS)} on a task; "
                              f"{config.protocol} is played by its own driver (moot selfplay)")

@@ -11,13 +11,15 @@ from moot.nodes.answers import answer_parser
 from moot.nodes.chain import ChainConfig
 from moot.nodes.critique import CritiqueConfig
 from moot.nodes.debate import DebateConfig
+from moot.protocols.user_graph_config import GraphConfig, load_builder
 from moot.runs.config import RunConfig
 from moot.training.examples import CurationConfig
 
-TaskProtocol = Literal["debate", "chain", "critique"]
+TaskProtocol = Literal["debate", "chain", "critique", "graph"]
 EvalSplit = Literal["validation", "test"]
 TASK_PROTOCOLS: tuple[str, ...] = get_args(TaskProtocol)
-"""The protocols that answer a task's questions (their configs are fields of :class:`TaskRunConfig`)."""
+"""The protocols that answer a task's questions (their configs are fields of :class:`TaskRunConfig`);
+``graph`` is a graph of your own (:class:`~moot.protocols.user_graph.GraphConfig`)."""
 
 
 @dataclass
@@ -25,7 +27,8 @@ class TaskRunConfig(RunConfig):
     """A protocol playing a task: which protocol, which task, how it is split, scored and curated.
 
     Attributes:
-        protocol: Which protocol to play: ``debate``, ``chain`` or ``critique``.
+        protocol: Which protocol to play: ``debate``, ``chain``, ``critique``, or ``graph`` for
+            a graph of your own (its builder in ``graph``).
         task: ``arithmetic`` or a task file: JSONL, CSV or Parquet, one problem per row.
         answer: How answers are read and compared: ``number``, ``choice`` (a letter A-J),
             ``yesno``, ``labels:a,b,c``, ``text`` (normalized exact text), ``math``
@@ -36,7 +39,7 @@ class TaskRunConfig(RunConfig):
         level: Arithmetic difficulty (see :func:`moot.evaluation.tasks.arithmetic_task`).
         sizes: Train / validation / test split sizes.
         eval_split: Split the report scores (``test`` is held out; tune on ``validation``).
-        debate, chain, critique: Settings of each protocol (only the played one is used).
+        debate, chain, critique, graph: Settings of each protocol (only the played one is used).
         curation: Which logged outputs become each role's training data.
     """
 
@@ -51,6 +54,7 @@ class TaskRunConfig(RunConfig):
     debate: DebateConfig = field(default_factory=DebateConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     critique: CritiqueConfig = field(default_factory=CritiqueConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
     curation: CurationConfig = field(default_factory=CurationConfig)
 
     def __post_init__(self) -> None:
@@ -58,8 +62,10 @@ class TaskRunConfig(RunConfig):
             raise ValueError(f"arithmetic answers are numbers; --answer {self.answer} is for a task file")
         # The protocols read replies the way the task's references were read, or nothing would match.
         parser = answer_parser(self.answer)
-        self.debate, self.chain, self.critique = (dataclasses.replace(c, parser=parser)
-                                                  for c in (self.debate, self.chain, self.critique))
+        self.debate, self.chain, self.critique, self.graph = (dataclasses.replace(c, parser=parser) for c in
+                                                              (self.debate, self.chain, self.critique, self.graph))
+        if self.protocol == "graph":
+            load_builder(self.graph.builder)  # a missing file or function stops here, before any run starts
 
     def check_gate_size(self, gate_problems: int, min_items: int) -> None:
         """Refuse a gate larger than the validation split it is drawn from (it would silently shrink),
@@ -80,4 +86,4 @@ class TaskRunConfig(RunConfig):
     @property
     def protocol_config(self) -> Any:
         """The settings of the protocol being played."""
-        return {"debate": self.debate, "chain": self.chain, "critique": self.critique}[self.protocol]
+        return {"debate": self.debate, "chain": self.chain, "critique": self.critique, "graph": self.graph}[self.protocol]

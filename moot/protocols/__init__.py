@@ -17,5 +17,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "debate": ["DebateProtocol"],
         "negotiation": ["NegotiationProtocol"],
         "registry": ["CHAIN", "CRITIQUE", "DEBATE", "NEGOTIATION", "PROTOCOLS", "get_protocol"],
+        "user_graph": ["GraphProtocol"],
+        "user_graph_config": ["GraphConfig"],
     },
 )
