@@ -294,18 +294,24 @@ class ExperienceLibrary:
 
     # -- LangChain ---------------------------------------------------------------------------
 
-    def as_vectorstore(self) -> Any:
+    def as_vectorstore(self, embedding: Any = None) -> Any:
         """This library's collection as a LangChain ``VectorStore`` (``langchain_chroma.Chroma``).
 
         A document's ``page_content`` is the record's input; its metadata holds the reply
         (``reply``), the prompt (``messages``, JSON) and every record field, so
         ``filter={"role": "support"}`` and MMR work as usual.
+
+        Args:
+            embedding: The LangChain ``Embeddings`` the store searches with (default: the
+                library's own offline model). Another one fits only a library whose records
+                were all embedded with it: vectors of two models do not compare.
         """
         from langchain_chroma import Chroma
 
         from .embedding import OfflineEmbeddings
 
-        return Chroma(client=self.client, collection_name=self.collection.name, embedding_function=OfflineEmbeddings())
+        return Chroma(client=self.client, collection_name=self.collection.name,
+                      embedding_function=embedding or OfflineEmbeddings())
 
     def as_retriever(self, **kwargs: Any) -> Any:
         """A LangChain retriever over past records: ``as_retriever(search_type="mmr", search_kwargs={"k": 4, "filter": {...}})``."""

@@ -89,3 +89,17 @@ def test_close_serves_what_was_queued_then_stops_the_worker(engines):
     assert all(f.result(timeout=1).completion_tokens > 0 for f in futures)
     assert worker is not None and not worker.is_alive()
     assert continuous.generate([QUESTIONS[0]], SamplingParams(max_new_tokens=2))  # a new request starts a new worker
+
+
+def test_a_stop_string_ends_decoding_where_it_appears(engines):
+    continuous, static = engines
+    (full,) = continuous.generate(QUESTIONS[:1], SamplingParams(max_new_tokens=24))
+    assert full.completion_tokens == 24 and len(full.text) > 12
+    stop = full.text[len(full.text) // 2:][:3]  # a string first seen past the middle of the reply
+    before = full.text[:full.text.find(stop)].strip()
+    for engine in (continuous, static):
+        (cut,) = engine.generate(QUESTIONS[:1], SamplingParams(max_new_tokens=24, stop=(stop,)))
+        assert cut.text == before
+    # The continuous scheduler stopped decoding there: the tokens after the stop were never made.
+    (cut,) = continuous.generate(QUESTIONS[:1], SamplingParams(max_new_tokens=24, stop=(stop,)))
+    assert cut.completion_tokens < full.completion_tokens

@@ -36,10 +36,12 @@ class Grammar:
 
     @classmethod
     def json_schema(cls, schema: dict[str, Any]) -> "Grammar":
-        """Replies that are JSON valid against ``schema``."""
+        """Replies that are JSON valid against ``schema``, each free string at most
+        :data:`MAX_STRING_CHARS` characters (see :func:`bounded_strings`)."""
         import llguidance
 
-        return cls(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), defaults=_JSON_OPTIONS))
+        return cls(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(bounded_strings(schema)),
+                                                                 defaults=_JSON_OPTIONS))
 
     @classmethod
     def regex(cls, pattern: str) -> "Grammar":
@@ -47,6 +49,51 @@ class Grammar:
         import llguidance
 
         return cls(llguidance.LLMatcher.grammar_from_regex(pattern))
+
+
+MAX_STRING_CHARS = 200
+"""Longest free string a JSON grammar allows where the schema sets no ``maxLength``."""
+
+
+def bounded_strings(schema: Any, limit: int = MAX_STRING_CHARS) -> Any:
+    """``schema`` with a ``maxLength`` on every string that has no length, pattern, format or
+    fixed values: unbounded, a small model can stay inside a string until ``max_tokens`` and
+    never close the object.
+
+    Examples:
+        >>> bounded_strings({"type": "object", "properties": {"name": {"type": "string"},
+        ...                  "code": {"type": "string", "pattern": "[A-Z]{3}"}}}, limit=40)["properties"]
+        {'name': {'type': 'string', 'maxLength': 40}, 'code': {'type': 'string', 'pattern': '[A-Z]{3}'}}
+    """
+    if isinstance(schema, list):
+        return [bounded_strings(item, limit) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: bounded_strings(value, limit) for key, value in schema.items()}
+    kinds = schema.get("type")
+    if (kinds == "string" or (isinstance(kinds, list) and "string" in kinds)) and not (
+            {"maxLength", "pattern", "format", "enum", "const"} & set(schema)):
+        bounded["maxLength"] = limit
+    return bounded
+
+
+def closed_objects(schema: Any) -> Any:
+    """``schema`` with ``additionalProperties: false`` on every object that lists its properties
+    and says nothing of others: a structured reply holds the keys asked for, no more (what
+    strict structured output means elsewhere).
+
+    Examples:
+        >>> closed_objects({"type": "object", "properties": {"setup": {"type": "string"}}})
+        {'type': 'object', 'properties': {'setup': {'type': 'string'}}, 'additionalProperties': False}
+    """
+    if isinstance(schema, list):
+        return [closed_objects(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: closed_objects(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema:
+        closed["additionalProperties"] = False
+    return closed
 
 
 class RowConstraint:

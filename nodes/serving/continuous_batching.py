@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .constrained_decoding import RowConstraint
-from .generation import Completion, GenerationRequest
+from .generation import Completion, GenerationRequest, cut_at_stop
 
 if TYPE_CHECKING:
     from .local_engine import LocalEngine
@@ -170,8 +170,20 @@ class ContinuousBatcher:
         self._retire()
 
     def _done(self, row: _Row) -> bool:
-        return (row.tokens[-1] == self.engine.tokenizer.eos_token_id or len(row.tokens) >= row.request.params.max_new_tokens
-                or (row.constraint is not None and row.constraint.finished))
+        params = row.request.params
+        return (row.tokens[-1] == self.engine.tokenizer.eos_token_id or len(row.tokens) >= params.max_new_tokens
+                or (row.constraint is not None and row.constraint.finished)
+                or (bool(params.stop) and self._stopped(row)))
+
+    def _stopped(self, row: _Row) -> bool:
+        # Only the tail can hold a stop string that the last token completed: each token adds
+        # at least one character, so the longest stop string's length in tokens is enough.
+        # While the whole reply fits the tail, its leading whitespace is dropped first, as the
+        # reply's text drops it (a stop of "\n" must not end a reply that opens with one).
+        stop = row.request.params.stop
+        window = max(map(len, stop)) + 1
+        tail = self.engine.tokenizer.decode(row.tokens[-window:], skip_special_tokens=True)
+        return cut_at_stop(tail if len(row.tokens) > window else tail.lstrip(), stop)[1]
 
     def _retire(self) -> None:
         keep = [i for i, row in enumerate(self.rows) if not self._done(row)]
@@ -181,8 +193,9 @@ class ContinuousBatcher:
         for i, row in enumerate(self.rows):
             if i not in keep:
                 tokens = row.tokens[:-1] if row.tokens[-1] == eos else row.tokens
-                text = self.engine.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-                row.request.future.set_result(Completion(text, row.prompt_tokens, len(tokens), row.request.adapter))
+                text, _ = cut_at_stop(self.engine.tokenizer.decode(tokens, skip_special_tokens=True).strip(),
+                                      row.request.params.stop)
+                row.request.future.set_result(Completion(text.strip(), row.prompt_tokens, len(tokens), row.request.adapter))
         index = torch.tensor(keep, dtype=torch.long)
         self.rows = [self.rows[i] for i in keep]
         self.mask, self.pending = self.mask[index], self.pending[index]

@@ -24,6 +24,8 @@ class SamplingParams:
             seeds torch's global generator before the padded batch instead.
         grammar: Constrain the reply to this grammar (a JSON schema, a regex; continuous
             scheduler), see :mod:`~moot.nodes.serving.constrained_decoding`.
+        stop: Strings that end the reply: it is cut before the first one found. The
+            continuous scheduler stops decoding the row there; the static one cuts afterwards.
     """
 
     temperature: float = 0.0
@@ -31,6 +33,7 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     grammar: Grammar | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,16 @@ class GenerationRequest:
     params: SamplingParams
     future: Future = field(default_factory=Future)
     on_token: Callable[[int], None] | None = None
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """``text`` before the first of the ``stop`` strings, and whether one was found.
+
+    Examples:
+        >>> cut_at_stop("42. Next question:", ("\\n", "."))
+        ('42', True)
+        >>> cut_at_stop("42", ("Q:",))
+        ('42', False)
+    """
+    found = [i for i in (text.find(marker) for marker in stop if marker) if i >= 0]
+    return (text[:min(found)], True) if found else (text, False)

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import queue
-from concurrent.futures import Future
 import json
+import queue
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from concurrent.futures import Future
+from operator import itemgetter
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, Field
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field
 
 from .adapter_registry import AdapterRegistry
-from .constrained_decoding import Grammar
+from .constrained_decoding import Grammar, closed_objects
 from .generation import Completion
 from .local_engine import LocalEngine, SamplingParams
+
+
+STRUCTURED_MIN_TOKENS = 256
+"""Fewest tokens a structured reply or tool call is given, whatever the model's ``max_tokens``."""
 
 
 class LocalChatModel(BaseChatModel):
@@ -47,6 +53,8 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = 48
     top_p: float = 1.0
     seed: int | None = None
+    stop: list[str] | None = None
+    """Strings that end every reply (a call's own ``stop`` replaces them); decoding stops there."""
 
     @property
     def _llm_type(self) -> str:
@@ -67,19 +75,24 @@ class LocalChatModel(BaseChatModel):
         params = super()._get_ls_params(stop=stop, **kwargs)
         adapter = self.current_adapter()
         params["ls_provider"] = "moot"
-        params["ls_model_name"] = f"{self.engine.name}:{adapter}" if adapter else self.engine.name
+        params["ls_model_name"] = kwargs.get("model") or (f"{self.engine.name}:{adapter}" if adapter else self.engine.name)
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
         return params
 
     def _submit(self, messages: list[BaseMessage], on_token: Callable[[int], None] | None = None,
-                **kwargs: Any) -> tuple[Future, str | None]:
+                stop: list[str] | None = None, **kwargs: Any) -> tuple[Future, str | None]:
         params = SamplingParams(
             temperature=kwargs.get("temperature", self.temperature),
             max_new_tokens=kwargs.get("max_tokens", self.max_tokens),
             top_p=kwargs.get("top_p", self.top_p),
             seed=kwargs.get("seed", self.seed),
             grammar=kwargs.get("grammar"),
+            stop=tuple(stop or self.stop or ()),
         )
-        conversation = convert_to_openai_messages(messages)
+        conversation = [_text_only(message) for message in convert_to_openai_messages(messages)]
+        if kwargs.get("tools"):
+            conversation = _with_tools(conversation, kwargs["tools"])
         adapter = self.current_adapter()
         try:
             return self.engine.submit(conversation, adapter, params, on_token), adapter
@@ -109,44 +122,71 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        future, adapter = self._submit(messages, **kwargs)
+        future, adapter = self._submit(messages, stop=stop, **kwargs)
         completion = future.result()
         text = completion.text
-        for marker in stop or []:
-            text = text.split(marker)[0]
         if kwargs.get("tools"):
             message = AIMessage(content="", tool_calls=_tool_calls(text), **self._metadata(completion, adapter))
         else:
             message = AIMessage(content=text, **self._metadata(completion, adapter))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def with_structured_output(self, schema: dict | type, *, method: str = "json_schema", include_raw: bool = False,
-                               **kwargs: Any) -> Runnable:
-        """Replies that are valid against ``schema`` by construction (constrained decoding), parsed.
+    def with_structured_output(self, schema: dict | type | None = None, *,
+                               method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+                               include_raw: bool = False, strict: bool | None = None, **kwargs: Any) -> Runnable:
+        """Replies that are valid by construction (constrained decoding), parsed.
 
-        ``schema``: a pydantic model (the reply is an instance of it), or a JSON schema dict
-        (the reply is a dict). Only ``method="json_schema"`` exists here: the grammar, not a
-        tool-calling convention, keeps the 135M model on the schema.
+        Args:
+            schema: A pydantic model (v2 or v1; the reply is an instance of it), a TypedDict,
+                a JSON schema or an OpenAI tool dict (the reply is a dict). ``json_mode`` takes none.
+            method: ``json_schema``: the reply is the object, its grammar the schema's;
+                ``function_calling``: the reply is a call of a tool whose arguments are the
+                object (as :meth:`bind_tools`); ``json_mode``: the reply is a JSON object,
+                held to the schema when one is given (a grammar costs nothing, and a small
+                model asked for keys in words alone adds its own).
+            include_raw: Return ``{"raw": message, "parsed": ..., "parsing_error": ...}``
+                instead of raising when the reply does not parse.
+            strict: Accepted for compatibility: the grammar makes every method strict.
 
-        A reply cut off by ``max_tokens`` before the JSON closes fails to parse: give the
-        model room for the whole object.
+        The schema's objects are closed (no keys beyond their properties) and strings without
+        a ``maxLength`` are bounded (see :mod:`~moot.nodes.serving.constrained_decoding`), so
+        a free-text field cannot run on to ``max_tokens``; and the reply gets at least
+        :data:`STRUCTURED_MIN_TOKENS` tokens (its grammar ends it once the object closes).
         """
-        if method != "json_schema":
-            raise ValueError(f"LocalChatModel supports method='json_schema' only, got {method!r}")
-        if include_raw:
-            raise ValueError("include_raw is not supported by LocalChatModel")
-        is_model = isinstance(schema, type) and issubclass(schema, BaseModel)
-        json_schema = schema.model_json_schema() if is_model else schema  # type: ignore[union-attr]
-        parser = PydanticOutputParser(pydantic_object=schema) if is_model else JsonOutputParser()  # type: ignore[arg-type]
-        return self.bind(grammar=Grammar.json_schema(json_schema)) | parser
+        if kwargs:
+            raise ValueError(f"LocalChatModel.with_structured_output got unsupported arguments {sorted(kwargs)}")
+        if method == "function_calling":
+            return super().with_structured_output(schema, include_raw=include_raw)  # tool calls, by bind_tools
+        if method not in ("json_schema", "json_mode"):
+            raise ValueError(f"unknown method {method!r}; use json_schema, function_calling or json_mode")
+        if schema is None and method == "json_schema":
+            raise ValueError("method='json_schema' needs a schema (json_mode takes any JSON object)")
+        is_model = isinstance(schema, type) and is_basemodel_subclass(schema)
+        if schema is None:
+            json_schema: dict[str, Any] = {"type": "object"}
+        elif isinstance(schema, dict) and schema.get("type") == "object":
+            json_schema = schema  # a JSON schema already (it needs no title, unlike a function's)
+        else:
+            json_schema = convert_to_json_schema(schema)
+        grammar = Grammar.json_schema(closed_objects(json_schema))
+        tracing = {"kwargs": {"method": method, "strict": strict}, **({"schema": schema} if schema is not None else {})}
+        model = self.bind(grammar=grammar, ls_structured_output_format=tracing, max_tokens=self._structured_budget())
+        parser: Runnable = PydanticOutputParser(pydantic_object=schema) if is_model else JsonOutputParser()  # type: ignore[arg-type]
+        if not include_raw:
+            return model | parser
+        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=model) | parsed.with_fallbacks([unparsed], exception_key="parsing_error")
 
     def bind_tools(self, tools: Sequence[dict | type | Callable | BaseTool], *, tool_choice: str | None = None,
                    **kwargs: Any) -> Runnable:
         """Bind tools: every reply is then one call of one of them, with arguments valid against its schema.
 
         The model always calls a tool (a small model cannot be trusted to decide when not
-        to); ``tool_choice`` names the one it must call. Replies come back as
-        ``AIMessage.tool_calls``, ready for LangGraph's ``ToolNode``.
+        to); ``tool_choice`` names the one it must call. The tools' names, descriptions and
+        parameters are shown to the model in the system message (the grammar alone keeps
+        the form, not the sense: without them a 135M model invents arguments). Replies come
+        back as ``AIMessage.tool_calls``, ready for LangGraph's ``ToolNode``.
         """
         specs = [convert_to_openai_tool(tool)["function"] for tool in tools]
         if tool_choice not in (None, "auto", "any", "required"):
@@ -158,7 +198,12 @@ class LocalChatModel(BaseChatModel):
                       "additionalProperties": False, **s.get("parameters", {"type": "object"})}},
                   "required": ["name", "arguments"], "additionalProperties": False} for s in specs]
         grammar = Grammar.json_schema(calls[0] if len(calls) == 1 else {"anyOf": calls})
-        return self.bind(grammar=grammar, tools=[s["name"] for s in specs], **kwargs)
+        return self.bind(grammar=grammar, tools=specs, **{"max_tokens": self._structured_budget(), **kwargs})
+
+    def _structured_budget(self) -> int:
+        """Tokens a structured reply or tool call may take: at least :data:`STRUCTURED_MIN_TOKENS`,
+        since one cut short does not parse (its grammar ends it as soon as it closes)."""
+        return max(self.max_tokens, STRUCTURED_MIN_TOKENS)
 
     def _stream(
         self,
@@ -169,10 +214,11 @@ class LocalChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         """Token by token, while the engine batches this request with others (each row streams its own tokens).
 
-        With ``stop`` sequences the reply comes in one chunk, cut at the first one; so does
-        a tool call (as ``tool_call_chunks``).
+        With ``stop`` sequences the reply comes in one chunk, cut at the first one; so do a
+        tool call (as ``tool_call_chunks``) and a structured reply (a parser then sees the
+        whole object, never a prefix that misses a required key).
         """
-        if stop or kwargs.get("tools"):
+        if stop or self.stop or kwargs.get("tools") or kwargs.get("grammar"):
             message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
             calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
                      for i, c in enumerate(message.tool_calls)]  # type: ignore[attr-defined]
@@ -219,3 +265,33 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
     except json.JSONDecodeError:
         return []
     return [{"name": call["name"], "args": call["arguments"], "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}]
+
+
+def _with_tools(conversation: list[dict[str, Any]], specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``conversation`` with the tools listed at the end of its system message (one is added if
+    it has none): the chat template of a small model has no place of its own for them."""
+    listing = ("You answer by calling one of these tools, as JSON {\"name\": ..., \"arguments\": {...}}:\n"
+               + json.dumps(specs, ensure_ascii=False))
+    if conversation and conversation[0].get("role") == "system":
+        return [{**conversation[0], "content": f"{conversation[0]['content']}\n\n{listing}"}, *conversation[1:]]
+    return [{"role": "system", "content": listing}, *conversation]
+
+
+_MEDIA_BLOCKS = {"image", "image_url", "audio", "input_audio", "video", "file"}
+
+
+def _text_only(message: dict[str, Any]) -> dict[str, Any]:
+    """A message whose content is a list of blocks, as the chat template wants it: one string
+    of its text blocks (tool calls travel in ``tool_calls``; reasoning is not replayed).
+
+    Raises:
+        ValueError: for an image, audio, video or file block (the model reads text only).
+    """
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    blocks = [block if isinstance(block, dict) else {"type": "text", "text": block} for block in content]
+    media = {str(block.get("type")) for block in blocks} & _MEDIA_BLOCKS
+    if media:
+        raise ValueError(f"LocalChatModel reads text only; the message holds {', '.join(sorted(media))} blocks")
+    return {**message, "content": "".join(block["text"] for block in blocks if block.get("type") == "text")}

@@ -33,7 +33,7 @@ from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
 from .embedded_model import model_name
-from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams
+from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, cut_at_stop
 
 logger = logging.getLogger(__name__)
 
@@ -398,6 +398,8 @@ class LocalEngine:
         }
         if params.temperature > 0:
             options.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if params.stop:
+            options.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         with self._lock, torch.inference_mode():
             if self.adapters:
                 options["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
@@ -409,6 +411,6 @@ class LocalEngine:
         completions = []
         for row, adapter, mask in zip(new_tokens, adapters, inputs["attention_mask"]):
             length = int((row != self.tokenizer.pad_token_id).sum())
-            text = self.tokenizer.decode(row, skip_special_tokens=True).strip()
-            completions.append(Completion(text, int(mask.sum()), length, adapter))
+            text, _ = cut_at_stop(self.tokenizer.decode(row, skip_special_tokens=True).strip(), params.stop)
+            completions.append(Completion(text.strip(), int(mask.sum()), length, adapter))
         return completions

@@ -39,6 +39,12 @@ class RoleChatOpenAI(ChatOpenAI):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        # It follows a registry that lives in this process; a serialized copy would answer with
+        # whatever version it was saved on, silently.
+        return False
+
     @property
     def _default_params(self) -> dict[str, Any]:
         return {**super()._default_params, "model": self.registry.current(self.role) or self.base_model}
