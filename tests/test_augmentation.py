@@ -12,6 +12,8 @@ from moot.protocols import CHAIN, CRITIQUE
 from moot.stores import ExperienceLibrary, ExperienceLogger
 from moot.training import chain_training_sets
 from moot.protocols.augmentation import AugmentationConfig, augment_failures
+from moot.nodes.serving.adapter_validation import base_fingerprint
+from moot.nodes.serving.embedded_model import embedded_model_dir
 
 CONFIG = ChainConfig(steps=(
     ChainStep("solver", "You solve.", "Problem: {question}"),
@@ -106,4 +108,5 @@ def test_repairs_0_turns_augmentation_off_from_the_cli(tiny_model_dir, tmp_path)
     assert result.exit_code == 0, result.output
     report = json.loads((run_dir / "report.json").read_text())
     assert report["config"]["model_dir"] == str(tiny_model_dir)  # the run used the model it was given
+    assert report["config"]["model_fingerprint"] == base_fingerprint(tiny_model_dir) != base_fingerprint(embedded_model_dir())
     assert report["augmentation"] == {} and not ExperienceLibrary(run_dir / "library").find(node="repair")

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.nodes.serving.local_engine import LocalEngine
+from moot.nodes.serving.adapter_validation import base_fingerprint
 from moot.nodes.serving.model_pool import LocalModelPool, ModelPool
 from moot.evaluation.report import RunReport
 from moot.runs.folder import RunMode, RunProgress, claim_run_folder
@@ -112,12 +113,15 @@ class RunDriver(Generic[ReportT]):
     def _claim(self, mode: RunMode, external: ExperienceLibrary | None) -> dict[str, Any]:
         """Claim the run folder (see :func:`~moot.runs.folder.claim_run_folder`); return the settings saved there.
 
-        The settings record the run id and the dtype ``auto`` chose on this machine; an
-        overwritten run's records are deleted from an ``external`` library.
+        The settings record the run id, the dtype ``auto`` chose on this machine and the base
+        model's fingerprint (a hash of its config and weights: a resume on other weights is
+        refused as other settings); an overwritten run's records are deleted from an
+        ``external`` library.
         """
         backend: BackendConfig = self.config.backend
         settings = json.loads(json.dumps(asdict(self.config), default=_json_value))
         settings["resolved_dtype"] = backend.resolved_dtype
+        settings["model_fingerprint"] = base_fingerprint(self.base_model_dir)
         settings["backend"]["api_key"] = "(set)" if backend.api_key else None  # a secret never lands in a file
         forget = (lambda run_id: external.delete(run=run_id)) if external is not None else None
         settings = claim_run_folder(self.run_dir, settings, mode, forget)
