@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import replace
 
 import pytest
@@ -209,6 +211,28 @@ def test_stopping_abandons_a_training_in_progress(pool, tiny_model_dir, tmp_path
     assert [e["event"] for e in learner.state.events] == ["distilling", "cancelled"]
     assert not learner.distiller.worker.running  # the training itself was stopped, not left to run on
     assert not learner.state.versions and pool.registry.current("support") is None
+
+
+@pytest.mark.parametrize("leaving", ["normally", "on an exception"])
+def test_leaving_the_with_block_finishes_a_distillation_unless_an_exception_leaves_it(pool, tiny_model_dir, tmp_path,
+                                                                                      leaving):
+    import time
+
+    learner = Learner(pool, tmp_path / "run", config=settings(every=2, lora=replace(FAST, max_steps=40)),
+                      gate=AlwaysPass(), base_model_dir=tiny_model_dir)
+    serve(learner, make_app(pool), 2, reward=1.0)
+    with pytest.raises(KeyboardInterrupt) if leaving != "normally" else contextlib.nullcontext():
+        with learner:
+            deadline = time.monotonic() + 60
+            while not learner.activity.startswith("training") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if leaving != "normally":
+                raise KeyboardInterrupt
+    events = [e["event"] for e in learner.state.events]
+    if leaving == "normally":
+        assert events == ["distilling", "promoted"] and pool.registry.current("support") is not None
+    else:
+        assert events == ["distilling", "cancelled"] and pool.registry.current("support") is None
 
 
 def test_several_candidates_are_trained_and_the_best_on_held_out_traffic_is_gated(pool, tiny_model_dir, tmp_path):

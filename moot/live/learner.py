@@ -211,8 +211,8 @@ class Learner:
     def __enter__(self) -> "Learner":
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+    def __exit__(self, kind: type[BaseException] | None, *exc: Any) -> None:
+        self.stop(finish_current=self.settings.finish_on_exit and kind is None)
 
     def _loop(self) -> None:
         while not (self._stop.wait(self.settings.poll_s) or self._finish.is_set()):

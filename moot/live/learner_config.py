@@ -21,6 +21,9 @@ class LearnerConfig(DistillerConfig):
             version's last as many, before it is kept or rolled back.
         rollback_z: Standard errors of the reward difference that trigger a rollback.
         poll_s: How often the background distiller looks for new data.
+        finish_on_exit: Leaving a ``with Learner`` block normally lets a distillation in
+            progress finish and be gated, so its training is not lost; off, it is abandoned
+            at once (an exception leaving the block always abandons it).
         candidates: Train several candidates per distillation (at different learning rates)
             and gate the best one: found by the candidate search on a task gate's problems, or
             by the best mean likelihood on a traffic gate's held-out traffic.
@@ -32,6 +35,7 @@ class LearnerConfig(DistillerConfig):
     rollback_window: int = 24
     rollback_z: float = 2.0
     poll_s: float = 5.0
+    finish_on_exit: bool = True
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
 
     def __post_init__(self) -> None:
