@@ -62,10 +62,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=96)
     parser.add_argument("--test", type=int, default=60)
     parser.add_argument("--validation", type=int, default=20, help="problems the gate plays")
+    parser.add_argument("--level", default="sum2", help="arithmetic level (sum1 is the easiest)")
     parser.add_argument("--max-steps", type=int, default=-1)
     parser.add_argument("--run-dir", type=Path, default=Path("runs/planner-solver-checker"))
     args = parser.parse_args()
-    config = ImproveConfig(protocol="graph", graph=GraphConfig(f"{__file__}:build_team"),
+    config = ImproveConfig(protocol="graph", graph=GraphConfig(f"{__file__}:build_team"), level=args.level,
                            sizes=SplitSizes(train=args.train, validation=args.validation, test=args.test),
                            gate_problems=args.validation, lora=LoraTrainingConfig(max_steps=args.max_steps),
                            run_dir=args.run_dir)

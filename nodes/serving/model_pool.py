@@ -25,6 +25,7 @@ class ModelPool(ABC):
     def __init__(self) -> None:
         self.registry = AdapterRegistry()
         self._names_used: set[str] = set()  # a version name is never reused, not even a refused one
+        self._loaded: set[str] = set()  # the versions this pool loaded and has not unloaded
 
     @abstractmethod
     def model(self, role: str, **sampling: Any) -> Runnable:
@@ -47,7 +48,7 @@ class ModelPool(ABC):
         retired = self.registry.previous(role)
         self.serve(role, version)
         # One unloaded by hand already is not unloaded again: the swap has happened and must not fail after it.
-        if retired is not None and retired not in self.registry.snapshot().values() and retired in self._taken():
+        if retired is not None and retired not in self.registry.snapshot().values() and retired in self._loaded:
             self.unload(retired)
             return retired
         return None
@@ -69,6 +70,7 @@ class ModelPool(ABC):
             raise ValueError(f"version {version!r} is loaded already")
         self._load(role, version, Path(adapter_dir))
         self._names_used.add(version)
+        self._loaded.add(version)
         return version
 
     def serve(self, role: str, version: str | None) -> None:
@@ -80,6 +82,7 @@ class ModelPool(ABC):
         if version in self.registry.snapshot().values():
             raise ValueError(f"version {version!r} is being served; point its role elsewhere first")
         self._unload(version)
+        self._loaded.discard(version)
 
     def pinned(self, versions: dict[str, str | None]) -> "ModelPool":
         """A view of this pool (same backend, same loaded adapters) whose roles run ``versions``.
