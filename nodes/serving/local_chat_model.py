@@ -92,7 +92,12 @@ class LocalChatModel(BaseChatModel):
         )
         conversation = [_text_only(message) for message in convert_to_openai_messages(messages)]
         if kwargs.get("tools"):
-            conversation = _with_tools(conversation, kwargs["tools"])
+            conversation = _with_note(conversation, "You answer by calling one of these tools, as JSON "
+                                      '{"name": ..., "arguments": {...}}:\n' + json.dumps(kwargs["tools"], ensure_ascii=False))
+        elif "response_schema" in kwargs:
+            conversation = _with_note(conversation, "Reply with one JSON object" + (
+                "." if kwargs["response_schema"] is None else
+                " that fits this JSON schema:\n" + json.dumps(kwargs["response_schema"], ensure_ascii=False)))
         adapter = self.current_adapter()
         try:
             return self.engine.submit(conversation, adapter, params, on_token), adapter
@@ -148,7 +153,8 @@ class LocalChatModel(BaseChatModel):
                 instead of raising when the reply does not parse.
             strict: Accepted for compatibility: the grammar makes every method strict.
 
-        The schema's objects are closed (no keys beyond their properties) and strings without
+        The schema is shown to the model in its system message, as bound tools are. Its
+        objects are closed (no keys beyond their properties) and strings without
         a ``maxLength`` are bounded (see :mod:`~moot.nodes.serving.constrained_decoding`), so
         a free-text field cannot run on to ``max_tokens``; and the reply gets at least
         :data:`STRUCTURED_MIN_TOKENS` tokens (its grammar ends it once the object closes).
@@ -170,7 +176,8 @@ class LocalChatModel(BaseChatModel):
             json_schema = convert_to_json_schema(schema)
         grammar = Grammar.json_schema(closed_objects(json_schema))
         tracing = {"kwargs": {"method": method, "strict": strict}, **({"schema": schema} if schema is not None else {})}
-        model = self.bind(grammar=grammar, ls_structured_output_format=tracing, max_tokens=self._structured_budget())
+        model = self.bind(grammar=grammar, response_schema=None if schema is None else json_schema,
+                          ls_structured_output_format=tracing, max_tokens=self._structured_budget())
         parser: Runnable = PydanticOutputParser(pydantic_object=schema) if is_model else JsonOutputParser()  # type: ignore[arg-type]
         if not include_raw:
             return model | parser
@@ -267,14 +274,13 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
     return [{"name": call["name"], "args": call["arguments"], "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}]
 
 
-def _with_tools(conversation: list[dict[str, Any]], specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``conversation`` with the tools listed at the end of its system message (one is added if
-    it has none): the chat template of a small model has no place of its own for them."""
-    listing = ("You answer by calling one of these tools, as JSON {\"name\": ..., \"arguments\": {...}}:\n"
-               + json.dumps(specs, ensure_ascii=False))
+def _with_note(conversation: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """``conversation`` with ``note`` (the tools, or the reply's schema) at the end of its system
+    message (one is added if it has none): a small model's chat template has no place of its own
+    for them, and a grammar alone keeps the form, not the sense."""
     if conversation and conversation[0].get("role") == "system":
-        return [{**conversation[0], "content": f"{conversation[0]['content']}\n\n{listing}"}, *conversation[1:]]
-    return [{"role": "system", "content": listing}, *conversation]
+        return [{**conversation[0], "content": f"{conversation[0]['content']}\n\n{note}"}, *conversation[1:]]
+    return [{"role": "system", "content": note}, *conversation]
 
 
 _MEDIA_BLOCKS = {"image", "image_url", "audio", "input_audio", "video", "file"}
