@@ -329,6 +329,7 @@ def live(
     replay_share: float = option(LearnerConfig, "replay_share", min=0.0, max=0.95, default=_LIVE_LEARNER.replay_share),
     gate_problems: int = option(LiveConfig, "gate_problems", min=1),
     train_threads: int = option(LearnerConfig, "train_threads", min=1, default=_LIVE_LEARNER.train_threads),
+    train_niceness: int = option(LearnerConfig, "train_niceness", min=0, max=19, default=_LIVE_LEARNER.train_niceness),
     epochs: float = option(LoraTrainingConfig, "epochs", default=_LIVE_LEARNER.lora.epochs,
                            help="{help} (each distillation)"),
     train_size: int = _LIVE_SPLIT["train"],
@@ -349,7 +350,8 @@ def live(
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,
-                            train_threads=train_threads, lora=run.lora(epochs=epochs), seed=run.seed),
+                            train_threads=train_threads, train_niceness=train_niceness, lora=run.lora(epochs=epochs),
+                            seed=run.seed),
             **run.run_config(run_dir or Path("runs") / f"live-{_run_name(protocol)}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
         run_live(config, console=console, mode=run.mode)

@@ -65,7 +65,7 @@ class Distiller:
         self.adapters_dir = Path(adapters_dir)
         self.base_model_dir = Path(base_model_dir) if base_model_dir else None
         self.cancel = cancel
-        self.worker = shared_worker(config.train_threads)
+        self.worker = shared_worker(config.train_threads, config.train_niceness)
 
     def due(self, sets: Mapping[str, Sequence[TrainingExample]], times: Mapping[str, float],
             cursors: Mapping[str, float], last_distill: float, now: float | None = None) -> list[Due]:

@@ -19,6 +19,8 @@ class DistillerConfig:
             self-distillation without replay is reported to collapse).
         max_new_examples: Cap on the new examples of one distillation (the latest are kept).
         train_threads: CPU threads of the training process (serving keeps the rest).
+        train_niceness: The training process's Unix nice level (0-19): when serving and
+            training both want a core, serving gets it first, and training takes what is idle.
         lora: LoRA settings of each distillation.
         seed: Seeds the replay sampling and training.
     """
@@ -29,10 +31,13 @@ class DistillerConfig:
     replay_share: float = 0.5
     max_new_examples: int = 64
     train_threads: int = 1
+    train_niceness: int = 10
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.train_niceness <= 19:
+            raise ValueError(f"train_niceness must be a nice level from 0 to 19, got {self.train_niceness}")
         if self.every < 1 or self.min_examples < 1:
             raise ValueError(f"every and min_examples must be at least 1, got {self.every} and {self.min_examples}")
         if not 0.0 <= self.replay_share < 1.0:

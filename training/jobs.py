@@ -46,10 +46,11 @@ class TrainingWorker:
 
     Args:
         threads: CPU threads the worker's torch uses (serving keeps the rest).
+        niceness: The worker's Unix nice level: serving in the parent gets a busy core first.
     """
 
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = threads
+    def __init__(self, threads: int = 1, niceness: int = 0) -> None:
+        self.threads, self.niceness = threads, niceness
         self._process: subprocess.Popen | None = None
         self._connection: Connection | None = None
         self._lock = threading.Lock()  # one job at a time
@@ -62,7 +63,8 @@ class TrainingWorker:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         env = {**os.environ, "MOOT_TRAINING_FDS": f"{to_child_r},{from_child_w}"}
-        self._process = subprocess.Popen([sys.executable, "-m", "moot.training.jobs", str(self.threads)],
+        self._process = subprocess.Popen([sys.executable, "-m", "moot.training.jobs", str(self.threads),
+                                          str(self.niceness)],
                                          pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
         os.close(to_child_r)
         os.close(from_child_w)
@@ -142,14 +144,14 @@ class TrainingWorker:
         self.close()
 
 
-_SHARED: dict[int, TrainingWorker] = {}
+_SHARED: dict[tuple[int, int], TrainingWorker] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_worker(threads: int = 1) -> TrainingWorker:
-    """This process's training worker with ``threads`` CPU threads (started on its first job)."""
+def shared_worker(threads: int = 1, niceness: int = 0) -> TrainingWorker:
+    """This process's training worker with ``threads`` CPU threads at ``niceness`` (started on its first job)."""
     with _SHARED_LOCK:
-        return _SHARED.setdefault(threads, TrainingWorker(threads))
+        return _SHARED.setdefault((threads, niceness), TrainingWorker(threads, niceness))
 
 
 class _Duplex:
@@ -209,4 +211,5 @@ def _serve(threads: int) -> None:
 
 if __name__ == "__main__":
     _die_with_parent()
+    os.nice(int(sys.argv[2]))
     _serve(int(sys.argv[1]))
