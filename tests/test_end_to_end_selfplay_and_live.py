@@ -22,7 +22,9 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     run_dir = tmp_path / "selfplay"
     run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "2", "--iterations", "1", "--max-steps", "1",
             "--warm-start-games", "2", "--max-tokens", "16", "--max-turns", "4", "--keep", "utility", "--utility-threshold", "-1000",
-            "--run-dir", str(run_dir))
+            # Under the action grammar every move is legal, so both seats have turns to learn from
+            # (unconstrained, two warm-start games and one step leave the model without one valid move).
+            "--constrain-actions", "--run-dir", str(run_dir))
     report = json.loads((run_dir / "selfplay_report.json").read_text())
     pairings = {(r["pairing"], r["seat"]) for r in report["results"]}
     assert pairings == {("base vs base", "seller"), ("base vs base", "buyer"),
@@ -30,14 +32,14 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     assert all(r["games"] == 2 and 0.0 <= r["invalid_rate"] <= 1.0 for r in report["results"])
     assert report["config"]["max_turns"] == 4
     turns = ExperienceLibrary(run_dir / "library").find(split="train")
-    assert turns and all(r["node"] == "player" and r["valid"] is not None for r in turns)
+    assert turns and all(r["node"] == "player" and r["valid"] for r in turns)
     per_game = Counter(r["episode"] for r in turns)
     assert len(per_game) == 3 and max(per_game.values()) <= 4  # --max-turns 4
     warm_start, *seats = report["training"]
     assert warm_start["role"] == "warm-start" and warm_start["examples"] > 0 and warm_start["train_loss"] > 0
     trained_roles = {t["role"] for t in seats if t.get("train_loss") is not None}
     valid_roles = {r["role"] for r in turns if r["valid"]}
-    assert trained_roles == valid_roles  # every side that made a valid move learned from it
+    assert trained_roles == valid_roles == {"seller", "buyer"}  # every side that made a valid move learned from it
     for role in trained_roles:  # ... going on from the warm-start adapter
         assert AdapterManifest.load(run_dir / "adapters" / "it1" / role).parent == str(run_dir / "adapters" / "it0" / "warm-start")
 
