@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SLOWEST_FIRST.index(item.path.name) if item.path.name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)  # stable: within a rank, the collection order
+
+
+def run_until_it_kills_itself(script: str) -> None:
+    """Run ``script`` in a fresh interpreter that must end by SIGKILL (a crash a test stages)."""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
 
 
 def build_tiny_model(folder: Path, seed: int, hidden_size: int = 32) -> Path:

@@ -31,10 +31,10 @@ def embedded_engine() -> LocalEngine:
     return LocalEngine.from_pretrained()
 
 
-class TestLocalChatModelUnit(ChatModelUnitTests):
-    @pytest.fixture(autouse=True)
-    def _engine(self, tiny_engine):
-        self.engine = tiny_engine
+class LocalChatModelSuite:
+    """What both suites are told of moot's chat model; each sets ``self.engine`` from its fixture."""
+
+    engine: LocalEngine
 
     @property
     def chat_model_class(self) -> type[LocalChatModel]:
@@ -47,6 +47,12 @@ class TestLocalChatModelUnit(ChatModelUnitTests):
     @property
     def supports_json_mode(self) -> bool:
         return True
+
+
+class TestLocalChatModelUnit(LocalChatModelSuite, ChatModelUnitTests):
+    @pytest.fixture(autouse=True)
+    def _engine(self, tiny_engine):
+        self.engine = tiny_engine
 
 
 class TestVLLMRoleModelUnit(ChatModelUnitTests):
@@ -69,22 +75,14 @@ class TestVLLMRoleModelUnit(ChatModelUnitTests):
 
 
 @pytest.mark.real_model
-class TestLocalChatModelIntegration(ChatModelIntegrationTests):
+class TestLocalChatModelIntegration(LocalChatModelSuite, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _engine(self, embedded_engine):
         self.engine = embedded_engine
 
     @property
-    def chat_model_class(self) -> type[LocalChatModel]:
-        return LocalChatModel
-
-    @property
     def chat_model_params(self) -> dict:
-        return {"engine": self.engine, "max_tokens": 64}
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
+        return {**super().chat_model_params, "max_tokens": 64}
 
     @property
     def has_tool_choice(self) -> bool:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 from collections import defaultdict
 from pathlib import Path
 
+from conftest import run_until_it_kills_itself
 from rich.console import Console
 
 from moot.live.learner_config import LearnerConfig
@@ -64,10 +62,8 @@ CHILD = textwrap.dedent("""
 
 def test_a_resumed_live_run_serves_the_time_left_with_new_episode_ids(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "live"
-    child = subprocess.run([sys.executable, "-c", CHILD.format(tests=os.path.dirname(__file__), run_dir=str(run_dir),
-                                                              model_dir=str(tiny_model_dir))],
-                           capture_output=True, text=True, timeout=600)
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    run_until_it_kills_itself(CHILD.format(tests=os.path.dirname(__file__), run_dir=str(run_dir),
+                                           model_dir=str(tiny_model_dir)))
     before = [json.loads(line)["request"] for line in (run_dir / TRAFFIC_FILE).read_text().splitlines()
               if '"request"' in line]
     served_before = max(r["end_s"] for r in before)

@@ -6,13 +6,11 @@ import io
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 from collections import Counter
 
 import pytest
+from conftest import run_until_it_kills_itself
 from chromadb.api.client import SharedSystemClient
 from rich.console import Console
 
@@ -83,10 +81,8 @@ CHILD = textwrap.dedent("""
 
 def test_kill_during_play_then_resume_loses_and_duplicates_nothing(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
-    child = subprocess.run([sys.executable, "-c", CHILD.format(tests=os.path.dirname(__file__), run_dir=str(run_dir),
-                                                              model_dir=str(tiny_model_dir))],
-                           capture_output=True, text=True, timeout=600)
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    run_until_it_kills_itself(CHILD.format(tests=os.path.dirname(__file__), run_dir=str(run_dir),
+                                           model_dir=str(tiny_model_dir)))
     progress = json.loads((run_dir / "progress.json").read_text())
     assert list(progress["phases"]) == ["baseline"]
     run_id = json.loads((run_dir / "config.json").read_text())["run_id"]

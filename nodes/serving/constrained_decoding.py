@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import torch
@@ -55,6 +55,17 @@ MAX_STRING_CHARS = 200
 """Longest free string a JSON grammar allows where the schema sets no ``maxLength``."""
 
 
+def _rewrite_schema(schema: Any, rewrite: Callable[[dict[str, Any], dict[str, Any]], None]) -> Any:
+    """A copy of ``schema`` in which ``rewrite(node, copy)`` has amended the copy of every subschema."""
+    if isinstance(schema, list):
+        return [_rewrite_schema(item, rewrite) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: _rewrite_schema(value, rewrite) for key, value in schema.items()}
+    rewrite(schema, copy)
+    return copy
+
+
 def bounded_strings(schema: Any, limit: int = MAX_STRING_CHARS) -> Any:
     """``schema`` with a ``maxLength`` on every string that has no length, pattern, format or
     fixed values: unbounded, a small model can stay inside a string until ``max_tokens`` and
@@ -65,16 +76,13 @@ def bounded_strings(schema: Any, limit: int = MAX_STRING_CHARS) -> Any:
         ...                  "code": {"type": "string", "pattern": "[A-Z]{3}"}}}, limit=40)["properties"]
         {'name': {'type': 'string', 'maxLength': 40}, 'code': {'type': 'string', 'pattern': '[A-Z]{3}'}}
     """
-    if isinstance(schema, list):
-        return [bounded_strings(item, limit) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    bounded = {key: bounded_strings(value, limit) for key, value in schema.items()}
-    kinds = schema.get("type")
-    if (kinds == "string" or (isinstance(kinds, list) and "string" in kinds)) and not (
-            {"maxLength", "pattern", "format", "enum", "const"} & set(schema)):
-        bounded["maxLength"] = limit
-    return bounded
+    def bound(node: dict[str, Any], copy: dict[str, Any]) -> None:
+        kinds = node.get("type")
+        if (kinds == "string" or (isinstance(kinds, list) and "string" in kinds)) and not (
+                {"maxLength", "pattern", "format", "enum", "const"} & set(node)):
+            copy["maxLength"] = limit
+
+    return _rewrite_schema(schema, bound)
 
 
 def closed_objects(schema: Any) -> Any:
@@ -86,14 +94,11 @@ def closed_objects(schema: Any) -> Any:
         >>> closed_objects({"type": "object", "properties": {"setup": {"type": "string"}}})
         {'type': 'object', 'properties': {'setup': {'type': 'string'}}, 'additionalProperties': False}
     """
-    if isinstance(schema, list):
-        return [closed_objects(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    closed = {key: closed_objects(value) for key, value in schema.items()}
-    if "properties" in schema and "additionalProperties" not in schema:
-        closed["additionalProperties"] = False
-    return closed
+    def close(node: dict[str, Any], copy: dict[str, Any]) -> None:
+        if "properties" in node and "additionalProperties" not in node:
+            copy["additionalProperties"] = False
+
+    return _rewrite_schema(schema, close)
 
 
 class RowConstraint:

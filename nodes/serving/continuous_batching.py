@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .constrained_decoding import RowConstraint
-from .generation import Completion, GenerationRequest, cut_at_stop
+from .generation import Completion, GenerationRequest, cut_at_stop, reply_text
 
 if TYPE_CHECKING:
     from .local_engine import LocalEngine
@@ -193,9 +193,8 @@ class ContinuousBatcher:
         for i, row in enumerate(self.rows):
             if i not in keep:
                 tokens = row.tokens[:-1] if row.tokens[-1] == eos else row.tokens
-                text, _ = cut_at_stop(self.engine.tokenizer.decode(tokens, skip_special_tokens=True).strip(),
-                                      row.request.params.stop)
-                row.request.future.set_result(Completion(text.strip(), row.prompt_tokens, len(tokens), row.request.adapter))
+                text = reply_text(self.engine.tokenizer.decode(tokens, skip_special_tokens=True), row.request.params.stop)
+                row.request.future.set_result(Completion(text, row.prompt_tokens, len(tokens), row.request.adapter))
         index = torch.tensor(keep, dtype=torch.long)
         self.rows = [self.rows[i] for i in keep]
         self.mask, self.pending = self.mask[index], self.pending[index]

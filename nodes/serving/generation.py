@@ -73,3 +73,13 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """
     found = [i for i in (text.find(marker) for marker in stop if marker) if i >= 0]
     return (text[:min(found)], True) if found else (text, False)
+
+
+def reply_text(decoded: str, stop: tuple[str, ...]) -> str:
+    """The text a completion holds: the decoded tokens, stripped, cut before the first stop string.
+
+    Examples:
+        >>> reply_text(" 42. Next question:", (".",))
+        '42'
+    """
+    return cut_at_stop(decoded.strip(), stop)[0].strip()

@@ -72,12 +72,10 @@ class LocalChatModel(BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         """Tracing parameters: provider ``moot``, model = the base model plus the adapter version that will answer."""
-        params = super()._get_ls_params(stop=stop, **kwargs)
+        params = super()._get_ls_params(stop=stop or self.stop, **kwargs)
         adapter = self.current_adapter()
         params["ls_provider"] = "moot"
         params["ls_model_name"] = kwargs.get("model") or (f"{self.engine.name}:{adapter}" if adapter else self.engine.name)
-        if stop or self.stop:
-            params["ls_stop"] = stop or self.stop
         return params
 
     def _submit(self, messages: list[BaseMessage], on_token: Callable[[int], None] | None = None,

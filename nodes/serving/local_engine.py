@@ -33,7 +33,7 @@ from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
 from .embedded_model import model_name
-from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, cut_at_stop
+from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, reply_text
 
 logger = logging.getLogger(__name__)
 
@@ -411,6 +411,6 @@ class LocalEngine:
         completions = []
         for row, adapter, mask in zip(new_tokens, adapters, inputs["attention_mask"]):
             length = int((row != self.tokenizer.pad_token_id).sum())
-            text, _ = cut_at_stop(self.tokenizer.decode(row, skip_special_tokens=True).strip(), params.stop)
-            completions.append(Completion(text.strip(), int(mask.sum()), length, adapter))
+            text = reply_text(self.tokenizer.decode(row, skip_special_tokens=True), params.stop)
+            completions.append(Completion(text, int(mask.sum()), length, adapter))
         return completions
