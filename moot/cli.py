@@ -35,7 +35,8 @@ from moot.runs.config import Backend, BackendConfig, RunConfig
 from moot.loops.selfplay_config import GameVariant, League, SelfPlayConfig
 from moot.evaluation.tasks import SplitSizes
 from moot.training.examples import CurationConfig, NegotiationFilter, Target
-from moot.training.lora_sft import LoraTrainingConfig
+from moot.training.lora_training import LoraTrainingConfig
+from moot.training.preferences import Objective
 from moot.training.negotiation_warm_start import WarmStartConfig
 
 # moot shows its own progress; transformers' per-load "Loading weights" bars (which it reads
@@ -96,6 +97,8 @@ class RunOptions:
     max_examples: int
     learning_rate: float
     max_steps: int
+    objective: Objective
+    beta: float
 
     @property
     def mode(self) -> str:
@@ -121,7 +124,7 @@ class RunOptions:
     def lora(self, **settings: Any) -> LoraTrainingConfig:
         """LoRA settings: these options' learning rate, steps, dtype and seed, plus ``settings``."""
         return LoraTrainingConfig(learning_rate=self.learning_rate, max_steps=self.max_steps, dtype=self.dtype,
-                                  seed=self.seed, **settings)
+                                  seed=self.seed, objective=self.objective, beta=self.beta, **settings)
 
 
 # Each shared option: its type, and its typer.Option (default and help from the config that owns it).
@@ -142,6 +145,8 @@ _RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "max_examples": (int, option(RunConfig, "max_examples_per_role", "--max-examples", min=1)),
     "learning_rate": (float, option(LoraTrainingConfig, "learning_rate")),
     "max_steps": (int, option(LoraTrainingConfig, "max_steps")),
+    "objective": (Objective, option(LoraTrainingConfig, "objective")),
+    "beta": (float, option(LoraTrainingConfig, "beta", min=1e-6)),
 }
 
 

@@ -109,12 +109,12 @@ def test_a_load_that_fails_after_peft_wrapped_the_base_is_undone(base, good, mon
 
 
 def test_an_interrupted_training_leaves_no_adapter_folder(base, tmp_path, monkeypatch):
-    from moot.training import lora_sft
+    from moot.training import lora_training
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lora_sft.AdapterManifest, "save", killed)
+    monkeypatch.setattr(lora_training.AdapterManifest, "save", killed)
     with pytest.raises(KeyboardInterrupt):
         train(base, tmp_path / "adapter")
     assert not (tmp_path / "adapter").exists()

@@ -18,6 +18,7 @@ from typing import Iterable
 from moot.stores import ExperienceRecord
 
 from .examples import CurationConfig, Target, TrainingExample, example_of
+from .preferences import JudgedExample, judged
 
 
 def _is_right(record: ExperienceRecord, target: Target) -> bool:
@@ -53,3 +54,19 @@ def debate_training_sets(records: Iterable[ExperienceRecord], config: CurationCo
                 continue
             sets[str(turn["role"])].append(example_of(turn))
     return dict(sets)
+
+
+def debate_judged_calls(records: Iterable[ExperienceRecord], config: CurationConfig = CurationConfig()) -> list[JudgedExample]:
+    """Every debate turn, right or wrong, grouped by episode and round: the agents who answered one question together.
+
+    Examples:
+        >>> from moot.stores import ExperienceRecord
+        >>> def turn(i, text, correct):
+        ...     return ExperienceRecord(f"r{i}", text, [{"role": "user", "content": "q"}],
+        ...         {"episode": "e", "agent": i, "round": 0, "role": "debater", "node": "agent", "correct": correct})
+        >>> [(c.completion, c.good, c.group) for c in debate_judged_calls([turn(0, "57", True), turn(1, "56", False)])]
+        [('57', True, 'e/0'), ('56', False, 'e/0')]
+    """
+    return [judged(record, _is_right(record, config.target), f"{record['episode']}/{record['round']}")
+            for record in records
+            if record["node"] == "agent" and record["agent"] is not None and "error" not in record.metadata]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .lora_sft import LoraTrainingConfig
+from .lora_training import LoraTrainingConfig
 
 
 @dataclass

@@ -26,6 +26,10 @@ class TrainingExample:
     prompt: list[dict[str, str]]
     completion: str
 
+    @property
+    def record_ids(self) -> list[str]:
+        return [self.record_id]
+
 
 @dataclass(frozen=True)
 class CurationConfig:

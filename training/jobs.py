@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 from .adapter_manifest import AdapterManifest
 from .examples import TrainingExample
-from .lora_sft import LoraTrainingConfig
+from .lora_training import LoraTrainingConfig
 
 OnStep = Callable[[int, int, "float | None"], None]
 
@@ -74,7 +74,7 @@ class TrainingWorker:
               role: str, iteration: int = 0, config: LoraTrainingConfig = LoraTrainingConfig(),
               init_adapter: str | Path | None = None, on_step: OnStep | None = None,
               timeout_s: float = 3600.0, cancel: threading.Event | None = None) -> AdapterManifest:
-        """:func:`~moot.training.lora_sft.train_lora_adapter` in the worker (started on first use).
+        """:func:`~moot.training.lora_training.train_lora_adapter` in the worker (started on first use).
 
         Setting ``cancel`` stops the training within a second: the worker is killed, nothing is
         written, and the next job starts a fresh worker.
@@ -189,7 +189,7 @@ def _die_with_parent() -> None:
 def _serve(threads: int) -> None:
     import torch
 
-    from .lora_sft import train_lora_adapter
+    from .lora_training import train_lora_adapter
 
     read_fd, write_fd = (int(fd) for fd in os.environ["MOOT_TRAINING_FDS"].split(","))
     connection = _Duplex(read_fd, write_fd)

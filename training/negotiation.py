@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Iterable
 
 from .examples import NegotiationFilter, TrainingExample, example_of
+from .preferences import JudgedExample, judged, same_prompt
 
 if TYPE_CHECKING:
     from moot.stores import ExperienceRecord
@@ -28,13 +29,25 @@ def negotiation_training_sets(
     """
     sets: dict[str, list[TrainingExample]] = defaultdict(list)
     for record in records:
-        if record["node"] != "player" or not record["valid"] or "error" in record.metadata:
-            continue
-        passed = {
-            "won": bool(record["won"]),
-            "deal": bool(record["deal"]),
-            "utility": record["utility"] is not None and float(record["utility"]) >= utility_threshold,
-        }[keep]
-        if passed:
+        if record["node"] == "player" and record["valid"] and "error" not in record.metadata \
+                and _passed(record, keep, utility_threshold):
             sets[str(record["role"])].append(example_of(record))
     return dict(sets)
+
+
+def _passed(record: ExperienceRecord, keep: NegotiationFilter, utility_threshold: float) -> bool:
+    return {
+        "won": bool(record["won"]),
+        "deal": bool(record["deal"]),
+        "utility": record["utility"] is not None and float(record["utility"]) >= utility_threshold,
+    }[keep]
+
+
+def negotiation_judged_calls(records: Iterable[ExperienceRecord], keep: NegotiationFilter = "won",
+                             utility_threshold: float = 0.0) -> list[JudgedExample]:
+    """Each player turn good when its game passed ``keep`` and the move was valid, grouped by the prompt it saw.
+
+    Games of one scenario open on the same prompt, so a winning and a losing opening pair up.
+    """
+    return [judged(record, bool(record["valid"]) and _passed(record, keep, utility_threshold), same_prompt(record))
+            for record in records if record["node"] == "player" and "error" not in record.metadata]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from .examples import TrainingExample, example_of
+from .preferences import JudgedExample, judged, same_prompt
 
 if TYPE_CHECKING:
     from moot.stores import ExperienceRecord, Feedback
@@ -95,3 +96,34 @@ def rewarded_training_sets(records: Iterable[ExperienceRecord], feedback: Iterab
             elif passed:
                 sets[example.role].append(example)
     return dict(sets)
+
+
+def rewarded_judged_calls(records: Iterable[ExperienceRecord], feedback: Iterable[Feedback] = (),
+                          keep: RewardFilter = RewardFilter()) -> list[JudgedExample]:
+    """Each call good when its episode's reward passes, grouped by the prompt it saw; a correction is a good reply
+    to the corrected call's prompt (and the call it corrects a bad one).
+
+    Examples:
+        >>> from moot.stores import ExperienceRecord, Feedback
+        >>> call = ExperienceRecord("a", "Rome", [{"role": "user", "content": "Capital of Spain?"}],
+        ...                         {"episode": "e1", "role": "support", "time": 1.0})
+        >>> [(c.completion, c.good) for c in rewarded_judged_calls([call], [Feedback("e1", 0.0, correction="Madrid")])]
+        [('Rome', False), ('Madrid', True)]
+    """
+    feedback = list(feedback)
+    records = [r for r in records if r["role"] is not None and r["error"] is None]
+    rewards = episode_rewards(records, feedback)
+    corrections = {row.episode: row.correction for row in sorted(feedback, key=lambda f: f.time) if row.correction}
+    last = {}
+    for record in sorted(records, key=lambda r: (float(r["time"] or 0.0), r.id)):
+        last[str(record["episode"])] = record
+    calls = []
+    for record in records:
+        episode = str(record["episode"])
+        corrected = episode in corrections and last[episode] is record
+        calls.append(judged(record, not corrected and rewards.get(episode, float("-inf")) >= keep.min_reward,
+                            same_prompt(record)))
+        if corrected:
+            calls.append(JudgedExample(record.id, str(record["role"]), record.messages, corrections[episode], True,
+                                       same_prompt(record)))
+    return calls

@@ -30,7 +30,7 @@ from moot.runs.folder import RunMode
 from moot.loops.improve_config import ImproveConfig
 from moot.loops.task_run import TaskRun
 from moot.runs.episodes import progress_bar, train_roles
-from moot.training import TrainingExample
+from moot.training.preferences import TrainingData
 from moot.protocols.augmentation import augment_failures
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class ImproveRun(TaskRun[ImproveReport]):
 
     def train_and_swap(self, iteration: int) -> None:
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
-        sets = self.protocol.curate(records, self.config.curation)
+        sets = self.protocol.training_sets(records, self.config.curation, self.config.lora)
         gated = self.config.gate_problems > 0
         roles = self.protocol.roles(self.protocol_config) or sorted(sets)  # a user graph's: those its calls named
         init = self.served_adapters() if self.config.continue_training else None
@@ -118,7 +118,7 @@ class ImproveRun(TaskRun[ImproveReport]):
         if gated:
             self.gate_and_publish(iteration, entries)
 
-    def train_candidates(self, sets: dict[str, list[TrainingExample]], roles: Sequence[str], iteration: int,
+    def train_candidates(self, sets: dict[str, list[TrainingData]], roles: Sequence[str], iteration: int,
                          init: dict[str, Path] | None, *, publish: bool) -> list[dict[str, Any]]:
         """Train ``candidates.count`` adapter sets, find the best on validation episodes, keep it as the iteration's."""
         settings, folder = self.config.candidates, self.adapters_dir(iteration)

@@ -10,7 +10,7 @@ from moot.promotion.gate_config import GateConfig
 from moot.protocols.augmentation_config import AugmentationConfig
 from moot.selection.candidates import CandidateConfig
 from moot.selection.prompts import PromptOptimizationConfig
-from moot.training.lora_sft import LoraTrainingConfig
+from moot.training.lora_training import LoraTrainingConfig
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from moot.live.learner_config import LearnerConfig
 from moot.loops.task_run_config import TaskRunConfig
 from moot.nodes.debate import DebateConfig
-from moot.training.lora_sft import LoraTrainingConfig
+from moot.training.lora_training import LoraTrainingConfig
 
 
 @dataclass

@@ -270,7 +270,7 @@ class SelfPlayRun(RunDriver[SelfPlayReport]):
     def train_seats(self, iteration: int) -> None:
         """Each seat goes on training its own adapter on its kept turns."""
         records = self.library.find(run=self.run_id, iteration=iteration, split="train")
-        sets = NEGOTIATION.curate(records, self.config.curation)
+        sets = NEGOTIATION.training_sets(records, self.config.curation, self.config.lora)
         self.train(sets, list(self.spec.players), iteration, self.config.lora, init_adapters=self.adapters)
 
     def run(self) -> SelfPlayReport:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from moot.runs.config import RunConfig
-from moot.training.lora_sft import LoraTrainingConfig
+from moot.training.lora_training import LoraTrainingConfig
 from moot.training.examples import CurationConfig
 from moot.training.negotiation_warm_start import WarmStartConfig
 

@@ -19,7 +19,9 @@ from moot.nodes.serving.model_pool import ModelPool
 from moot.evaluation.report import Score
 from moot.stores import Annotator, ExperienceRecord
 from moot.evaluation.tasks import Problem
-from moot.training import CurationConfig, TrainingExample
+from moot.training import CurationConfig, JudgedExample, LoraTrainingConfig, TrainingExample, objective_sets
+from moot.training.preferences import TrainingData
+from moot.training.rewarded import rewarded_judged_calls
 
 from .augmentation import FailedTrajectory, Rerun, Step
 
@@ -51,6 +53,23 @@ class Protocol(ABC, Generic[ConfigT]):
     @abstractmethod
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         """Per-role training sets from this protocol's logged records."""
+
+    def judge(self, records: list[ExperienceRecord], curation: CurationConfig) -> list[JudgedExample]:
+        """Every learnable call marked good or bad, grouped with the calls that answered the same
+        question: what DPO pairs and KTO learn from.
+
+        By default a call is good when its episode's reward passes, and calls are grouped by
+        the prompt they saw (:func:`~moot.training.rewarded.rewarded_judged_calls`).
+        """
+        return rewarded_judged_calls(records)
+
+    def training_sets(self, records: list[ExperienceRecord], curation: CurationConfig,
+                      lora: LoraTrainingConfig) -> dict[str, list[TrainingData]]:
+        """Each role's data for the objective ``lora`` gives it: curated examples, DPO pairs or judged calls."""
+        curated = self.curate(records, curation)
+        if not lora.learns_preferences:
+            return dict(curated)
+        return objective_sets(curated, self.judge(records, curation), lora.objective_for)
 
     def as_node(self, pool: ModelPool, config: ConfigT, *, question_key: str = "question",
                 answer_key: str = "answer") -> Callable[[dict[str, Any], RunnableConfig], dict[str, Any]]:

@@ -13,7 +13,8 @@ from moot.nodes.serving.model_pool import ModelPool
 from moot.evaluation.report import Score
 from moot.stores import ExperienceRecord
 from moot.evaluation.tasks import Problem
-from moot.training import CurationConfig, TrainingExample, critique_training_sets
+from moot.training import CurationConfig, JudgedExample, TrainingExample, critique_training_sets
+from moot.training.critique import critique_judged_calls
 
 from .augmentation import FailedTrajectory, Step
 from .base import RepairableProtocol
@@ -30,6 +31,9 @@ class CritiqueProtocol(RepairableProtocol[CritiqueConfig]):
 
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         return critique_training_sets(records, curation)
+
+    def judge(self, records: list[ExperienceRecord], curation: CurationConfig) -> list[JudgedExample]:
+        return critique_judged_calls(records, curation)
 
     def trajectory_nodes(self, config: CritiqueConfig) -> list[str]:
         return ["actor"]

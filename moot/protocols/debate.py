@@ -14,7 +14,8 @@ from moot.evaluation.report import Score, mean_stderr
 from moot.stores import ExperienceRecord
 from moot.stores.embedding import OfflineEmbeddings
 from moot.evaluation.tasks import Problem
-from moot.training import CurationConfig, TrainingExample, debate_training_sets
+from moot.training import CurationConfig, JudgedExample, TrainingExample, debate_training_sets
+from moot.training.debate import debate_judged_calls
 
 from .base import Protocol
 
@@ -31,6 +32,9 @@ class DebateProtocol(Protocol[DebateConfig]):
 
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         return debate_training_sets(records, curation)
+
+    def judge(self, records: list[ExperienceRecord], curation: CurationConfig) -> list[JudgedExample]:
+        return debate_judged_calls(records, curation)
 
     def extra_scores(self, split: str, states: list[dict | None], problems: list[Problem], iteration: int) -> list[Score]:
         """Diversity of the agents' final-round replies (a society of one has none to report)."""

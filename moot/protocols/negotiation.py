@@ -10,7 +10,8 @@ from moot.graphs.negotiation import build_negotiation_graph, negotiation_outcome
 from moot.nodes.negotiation import NegotiationConfig
 from moot.nodes.serving.model_pool import ModelPool
 from moot.stores import ExperienceRecord
-from moot.training import CurationConfig, TrainingExample, negotiation_training_sets
+from moot.training import CurationConfig, JudgedExample, TrainingExample, negotiation_training_sets
+from moot.training.negotiation import negotiation_judged_calls
 
 from .base import Protocol
 
@@ -26,6 +27,9 @@ class NegotiationProtocol(Protocol[NegotiationConfig]):
 
     def curate(self, records: list[ExperienceRecord], curation: CurationConfig) -> dict[str, list[TrainingExample]]:
         return negotiation_training_sets(records, curation.keep, curation.utility_threshold)
+
+    def judge(self, records: list[ExperienceRecord], curation: CurationConfig) -> list[JudgedExample]:
+        return negotiation_judged_calls(records, curation.keep, curation.utility_threshold)
 
     def roles(self, config: NegotiationConfig) -> list[str]:
         return [config.seats.get(player, player) for player in config.game.players]

@@ -34,7 +34,8 @@ from moot.runs.folder import RunMode, RunProgress, claim_run_folder
 from moot.runs.config import BackendConfig
 from moot.runs.episodes import run_episodes, timed, train_roles
 from moot.stores import Annotator, ExperienceLibrary, ExperienceLogger
-from moot.training import LoraTrainingConfig, TrainingExample
+from moot.training import LoraTrainingConfig
+from moot.training.preferences import TrainingData
 
 ReportT = TypeVar("ReportT", bound=RunReport)
 
@@ -194,7 +195,7 @@ class RunDriver(Generic[ReportT]):
     def adapters_dir(self, iteration: int) -> Path:
         return self.run_dir / "adapters" / f"it{iteration}"
 
-    def train(self, sets: dict[str, list[TrainingExample]], roles: Sequence[str], iteration: int,
+    def train(self, sets: dict[str, list[TrainingData]], roles: Sequence[str], iteration: int,
               lora: LoraTrainingConfig, *, init_adapters: dict[str, Path] | None = None,
               publish: bool = True) -> list[dict[str, Any]]:
         """Train one adapter per role into ``adapters/it<iteration>/<role>`` and (by default) publish it."""

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from moot.nodes.serving.model_pool import ModelPool
 from moot.stores import ExperienceLogger
-from moot.training import LoraTrainingConfig, NotEnoughData, TrainingExample, train_lora_adapter
+from moot.training import LoraTrainingConfig, NotEnoughData, train_lora_adapter
+from moot.training.preferences import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,11 @@ def run_episodes(
     return results
 
 
+_ITEMS = {"sft": "examples", "dpo": "preference pairs", "kto": "judged calls"}
+
+
 def train_roles(
-    sets: dict[str, list[TrainingExample]],
+    sets: dict[str, list[TrainingData]],
     roles: Sequence[str],
     pool: ModelPool,
     base_model_dir: Path,
@@ -76,7 +80,7 @@ def train_roles(
     init_adapters: dict[str, Path] | None = None,
     publish: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train one adapter per role on its examples and hot-swap it in; returns one entry per role.
+    """Train one adapter per role on its data (by its objective in ``config``) and hot-swap it in; returns one entry per role.
 
     A role without examples keeps its current adapter. A role named in ``init_adapters``
     goes on training from that adapter instead of a fresh LoRA. With ``publish=False`` the
@@ -85,27 +89,31 @@ def train_roles(
     entries = []
     for role in roles:
         examples = sets.get(role, [])[:max_examples]
+        objective = config.objective_for(role)
+        what = f"{len(examples)} {_ITEMS[objective]}"
         entry: dict[str, Any] = {"iteration": iteration, "role": role, "examples": len(examples)}
+        if objective != "sft":
+            entry["objective"] = objective
         try:
             started = time.perf_counter()
             with progress_bar(console) as progress:
-                bar = progress.add_task(f"training {role} on {len(examples)} examples", total=None)
+                bar = progress.add_task(f"training {role} on {what}", total=None)
 
                 def on_step(step: int, total: int, loss: float | None) -> None:
                     suffix = f", loss {loss:.3f}" if loss is not None else ""
                     progress.update(bar, completed=step, total=total,
-                                    description=f"training {role} on {len(examples)} examples{suffix}")
+                                    description=f"training {role} on {what}{suffix}")
 
                 manifest = train_lora_adapter(base_model_dir, examples, adapters_dir / role, role=role,
                                               iteration=iteration, config=config, on_step=on_step,
                                               init_adapter=(init_adapters or {}).get(role))
             entry.update(train_loss=manifest.train_loss, train_s=round(time.perf_counter() - started, 1))
-            console.print(f"{role}: {len(examples)} examples, loss {manifest.train_loss:.3f}")
+            console.print(f"{role}: {what}, loss {manifest.train_loss:.3f}")
             if publish:
                 entry["version"] = pool.publish(role, adapters_dir / role)
                 console.print(f"{role}: now serving {entry['version']}")
         except NotEnoughData:
             entry["version"] = pool.registry.current(role)
-            console.print(f"[yellow]{role}: no successful trajectories; it keeps its current adapter[/]")
+            console.print(f"[yellow]{role}: no {_ITEMS[objective]} to learn from; it keeps its current adapter[/]")
         entries.append(entry)
     return entries

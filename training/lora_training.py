@@ -1,4 +1,8 @@
-"""Training one LoRA adapter per role with trl's ``SFTTrainer`` and peft, on the CPU."""
+"""Training one LoRA adapter per role with trl and peft, on the CPU: by SFT, DPO or KTO.
+
+The objective only changes which trl trainer reads which data (:mod:`.objectives`); loading
+the base, the scratch folder, progress, and the adapter's manifest written into place are
+the same for all three."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from moot.nodes.serving.adapter_registry import check_role_name
 from moot.nodes.serving.adapter_validation import base_fingerprint
@@ -16,7 +20,8 @@ from moot.nodes.serving.embedded_model import model_name
 from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 from .adapter_manifest import AdapterManifest
-from .examples import TrainingExample
+from .objectives import build_trainer, check_data
+from .preferences import OBJECTIVES, Objective, TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,15 @@ class LoraTrainingConfig:
         max_steps: Stop each role's training after this many steps (-1: run all epochs).
         seed: Seeds the LoRA initialisation and the data order.
         dtype: Compute type of training (see above).
-        extra: Further trl ``SFTConfig`` settings.
+        objective: What each role learns: its kept replies (``sft``), good-over-bad pairs from
+            the calls that answered the same question (``dpo``), or its calls marked good or bad
+            (``kto``, which also learns where every call of a group went the same way).
+        role_objectives: A different objective for some roles (``{"critic": "dpo"}``).
+        beta: DPO/KTO: how far the adapter may move from its reference (the adapter it goes on
+            from, else the base): higher stays closer.
+        sft_weight: DPO: weight of the likelihood of the chosen reply added to the DPO loss (as
+            in iterative RPO, so that the chosen reply does not lose probability too); 0 is plain DPO.
+        extra: Further trl settings (``SFTConfig``, ``DPOConfig`` or ``KTOConfig``, by objective).
     """
 
     rank: int = 16
@@ -58,12 +71,31 @@ class LoraTrainingConfig:
     max_steps: int = -1
     seed: int = 0
     dtype: DtypeChoice = "auto"
+    objective: Objective = "sft"
+    role_objectives: dict[str, Objective] = field(default_factory=dict)
+    beta: float = 0.1
+    sft_weight: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.epochs <= 0:
             raise ValueError(f"invalid LoRA settings: rank={self.rank}, batch_size={self.batch_size}, "
                              f"learning rate={self.learning_rate}, epochs={self.epochs} (each must be positive)")
+        for where, objective in [("objective", self.objective), *self.role_objectives.items()]:
+            if objective not in OBJECTIVES:
+                raise ValueError(f"unknown training objective {objective!r} for {where} "
+                                 f"(choose from {', '.join(OBJECTIVES)})")
+        if self.beta <= 0 or self.sft_weight < 0:
+            raise ValueError(f"beta must be positive and sft_weight at least 0, got {self.beta} and {self.sft_weight}")
+
+    def objective_for(self, role: str) -> Objective:
+        """The objective ``role`` trains with."""
+        return self.role_objectives.get(role, self.objective)
+
+    @property
+    def learns_preferences(self) -> bool:
+        """Whether some role trains by DPO or KTO (so the protocol's calls must be judged)."""
+        return self.objective != "sft" or any(o != "sft" for o in self.role_objectives.values())
 
 
 @contextmanager
@@ -74,37 +106,13 @@ def _quiet_checkpointing_deprecation() -> Iterator[None]:
         yield
 
 
-def _sft_config(output_dir: str, config: LoraTrainingConfig, compute: Any) -> Any:
-    from trl import SFTConfig
-
-    return SFTConfig(
-        # trl turns bf16 autocast on by default, whatever the CPU; moot decides from the machine.
-        bf16=dtype_name(compute) == "bfloat16",
-        output_dir=output_dir,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        max_length=config.max_length,
-        seed=config.seed,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-        # trl turns checkpointing on to save GPU memory; a small model on a CPU only pays its extra compute.
-        gradient_checkpointing=False,
-        **config.extra,
-    )
-
-
 class NotEnoughData(ValueError):
     """A role has no training examples; its adapter is left as it was."""
 
 
 def train_lora_adapter(
     base_model_dir: str | Path,
-    examples: Sequence[TrainingExample],
+    examples: Sequence[TrainingData],
     output_dir: str | Path,
     *,
     role: str,
@@ -113,7 +121,11 @@ def train_lora_adapter(
     on_step: Callable[[int, int, float | None], None] | None = None,
     init_adapter: str | Path | None = None,
 ) -> AdapterManifest:
-    """Fine-tune a LoRA adapter on ``examples`` (loss on the completion only) and save it.
+    """Fine-tune a LoRA adapter on ``examples`` by ``config``'s objective for ``role``, and save it.
+
+    ``examples`` are :class:`~moot.training.examples.TrainingExample` items for SFT (the loss is on the completion
+    only), :class:`~moot.training.preferences.PreferencePair` items for DPO and
+    :class:`~moot.training.preferences.JudgedExample` items for KTO.
 
     The base weights are loaded fresh from ``base_model_dir`` for training, so a model
     that is serving at the same time is never touched.
@@ -129,15 +141,16 @@ def train_lora_adapter(
 
     Raises:
         NotEnoughData: when ``examples`` is empty.
+        TypeError: when ``examples`` are not what the role's objective trains on.
     """
     check_role_name(role)
     if not examples:
         raise NotEnoughData(f"no training examples for role {role!r}")
-    from datasets import Dataset
+    objective = config.objective_for(role)
+    check_data(objective, examples)
     from peft import LoraConfig, PeftModel
     from datasets.utils.logging import disable_progress_bar
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
-    from trl import SFTTrainer
 
     disable_progress_bar()
 
@@ -147,9 +160,6 @@ def train_lora_adapter(
     # In bf16 the frozen base is stored in bf16 too (half the memory, no cast per step); peft
     # keeps the LoRA weights, and so the optimizer state, in float32.
     model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=compute)
-    dataset = Dataset.from_list(
-        [{"prompt": e.prompt, "completion": [{"role": "assistant", "content": e.completion}]} for e in examples]
-    )
     # The trainer wants a folder for checkpoints; moot saves only the adapter, so it is scratch.
     # It sits beside the target, not in /tmp: what a killed training leaves there, the next
     # training of that adapter (a resume) removes.
@@ -158,8 +168,6 @@ def train_lora_adapter(
     for leftover in (scratch, partial):
         shutil.rmtree(leftover, ignore_errors=True)
     scratch.mkdir(parents=True)
-    with _quiet_checkpointing_deprecation():
-        args = _sft_config(str(scratch), config, compute)
     if init_adapter is not None:
         with _quiet_checkpointing_deprecation():
             model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
@@ -172,7 +180,8 @@ def train_lora_adapter(
             task_type="CAUSAL_LM",
         )
     with _quiet_checkpointing_deprecation():
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+        trainer = build_trainer(objective, model, tokenizer, examples, str(scratch), config,
+                                bf16=dtype_name(compute) == "bfloat16", peft_config=lora)
     # With tqdm off the trainer prints every log dict; progress goes through on_step instead.
     trainer.remove_callback(PrinterCallback)
     if on_step is not None:
@@ -192,7 +201,9 @@ def train_lora_adapter(
     try:
         with _quiet_checkpointing_deprecation():
             result = trainer.train()
-            trainer.model.save_pretrained(partial)
+            # DPO and KTO keep a frozen copy of the starting adapter as their reference ("ref"):
+            # only the trained one is the result.
+            trainer.model.save_pretrained(partial, selected_adapters=["default"])
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -202,9 +213,10 @@ def train_lora_adapter(
         role=role,
         iteration=iteration,
         base_model=model_name(base_model_dir),
-        record_ids=[e.record_id for e in examples],
+        record_ids=[record_id for item in examples for record_id in item.record_ids],
         train_loss=float(result.training_loss),
-        settings={k: v for k, v in asdict(config).items() if k != "extra"},
+        settings={**{k: v for k, v in asdict(config).items() if k not in ("extra", "objective", "role_objectives")},
+                  "objective": objective},
         parent=str(init_adapter) if init_adapter is not None else None,
         dtype=dtype_name(compute),
         base_fingerprint=base_fingerprint(base_model_dir),
@@ -212,5 +224,5 @@ def train_lora_adapter(
     manifest.save(partial)
     shutil.rmtree(output_dir, ignore_errors=True)
     partial.rename(output_dir)
-    logger.info("trained %s on %d examples, loss %.4f", role, len(examples), manifest.train_loss)
+    logger.info("trained %s by %s on %d items, loss %.4f", role, objective, len(examples), manifest.train_loss)
     return manifest

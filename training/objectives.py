@@ -1,0 +1,84 @@
+"""Which trl trainer each objective uses, and the dataset it reads (conversational format).
+
+* ``sft``: ``SFTTrainer`` on prompt and completion; the loss is on the completion only.
+* ``dpo``: ``DPOTrainer`` on prompt, chosen and rejected, with the chosen reply's likelihood
+  added at ``sft_weight`` (trl's ``sft`` loss beside ``sigmoid``).
+* ``kto``: ``KTOTrainer`` on prompt, completion and a good/bad label.
+
+For DPO and KTO the reference is the adapter training goes on from (trl copies it into a
+frozen ``ref`` adapter), else the base model: each iteration moves away from the last one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .examples import TrainingExample
+from .preferences import JudgedExample, Objective, PreferencePair, TrainingData
+
+if TYPE_CHECKING:
+    from .lora_training import LoraTrainingConfig
+
+_ITEM_TYPE: dict[Objective, type] = {"sft": TrainingExample, "dpo": PreferencePair, "kto": JudgedExample}
+
+
+def _reply(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def check_data(objective: Objective, data: Sequence[TrainingData]) -> None:
+    """Raise TypeError unless every item is what ``objective`` trains on."""
+    wanted = _ITEM_TYPE[objective]
+    wrong = next((item for item in data if not isinstance(item, wanted)), None)
+    if wrong is not None:
+        raise TypeError(f"{objective} trains on {wanted.__name__} items, got a {type(wrong).__name__}")
+
+
+def _rows(objective: Objective, data: Sequence[TrainingData]) -> list[dict[str, Any]]:
+    check_data(objective, data)
+    if objective == "dpo":
+        return [{"prompt": p.prompt, "chosen": _reply(p.chosen), "rejected": _reply(p.rejected)} for p in data]  # type: ignore[union-attr]
+    if objective == "kto":
+        return [{"prompt": e.prompt, "completion": _reply(e.completion), "label": e.good} for e in data]  # type: ignore[union-attr]
+    return [{"prompt": e.prompt, "completion": _reply(e.completion)} for e in data]  # type: ignore[union-attr]
+
+
+def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequence[TrainingData], scratch: str,
+                  config: LoraTrainingConfig, bf16: bool, peft_config: Any) -> Any:
+    """The trl trainer for ``objective`` over ``data``, writing only to ``scratch``."""
+    from datasets import Dataset
+
+    common = dict(
+        # trl turns bf16 autocast on by default, whatever the CPU; moot decides from the machine.
+        bf16=bf16,
+        output_dir=scratch,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        seed=config.seed,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        # trl turns checkpointing on to save GPU memory; a small model on a CPU only pays its extra compute.
+        gradient_checkpointing=False,
+    )
+    dataset = Dataset.from_list(_rows(objective, data))
+    if objective == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.sft_weight]} if config.sft_weight else {}
+        args = DPOConfig(**common, beta=config.beta, **losses, **config.extra)
+        trainer_class = DPOTrainer
+    elif objective == "kto":
+        from trl import KTOConfig, KTOTrainer
+
+        args, trainer_class = KTOConfig(**common, beta=config.beta, **config.extra), KTOTrainer
+    else:
+        from trl import SFTConfig, SFTTrainer
+
+        args, trainer_class = SFTConfig(**common, **config.extra), SFTTrainer
+    return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
