@@ -37,6 +37,7 @@ from moot.evaluation.tasks import SplitSizes
 from moot.training.examples import CurationConfig, NegotiationFilter, Target
 from moot.training.lora_training import LoraTrainingConfig
 from moot.training.preferences import Objective
+from moot.loops.experiment_on_ray import RayResources
 from moot.training.negotiation_warm_start import WarmStartConfig
 
 # moot shows its own progress; transformers' per-load "Loading weights" bars (which it reads
@@ -335,6 +336,8 @@ def live(
     gate_problems: int = option(LiveConfig, "gate_problems", min=1),
     train_threads: int = option(LearnerConfig, "train_threads", min=1, default=_LIVE_LEARNER.train_threads),
     train_niceness: int = option(LearnerConfig, "train_niceness", min=0, max=19, default=_LIVE_LEARNER.train_niceness),
+    train_on_ray: Optional[str] = option(LearnerConfig, "train_on_ray", default=_LIVE_LEARNER.train_on_ray),
+    ray_cpus: int = option(LearnerConfig, "ray_cpus", min=1, default=_LIVE_LEARNER.ray_cpus),
     epochs: float = option(LoraTrainingConfig, "epochs", default=_LIVE_LEARNER.lora.epochs,
                            help="{help} (each distillation)"),
     train_size: int = _LIVE_SPLIT["train"],
@@ -355,7 +358,8 @@ def live(
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,
-                            train_threads=train_threads, train_niceness=train_niceness, lora=run.lora(epochs=epochs),
+                            train_threads=train_threads, train_niceness=train_niceness, train_on_ray=train_on_ray,
+                            ray_cpus=ray_cpus, lora=run.lora(epochs=epochs),
                             seed=run.seed),
             **run.run_config(run_dir or Path("runs") / f"live-{_run_name(protocol)}-{datetime.now():%Y%m%d-%H%M%S}"),
         )
@@ -371,13 +375,24 @@ app.add_typer(experiment_app, name="experiment")
 def experiment_run(
     file: Annotated[Path, typer.Argument(help="The experiment file (TOML; see experiments/).")],
     runs_dir: Annotated[Path, typer.Option(help="Where each arm's run folders go.")] = Path("runs"),
+    ray: Annotated[Optional[str], typer.Option(
+        help="Run each (arm, seed) as a task of the Ray cluster at this address (host:port, or auto); "
+             "the nodes share the runs folder (see docs/ray.md).")] = None,
+    ray_cpus: int = option(RayResources, "cpus", "--ray-cpus", min=1),
+    ray_gpus: float = option(RayResources, "gpus", "--ray-gpus", min=0),
+    ray_retries: int = option(RayResources, "retries", "--ray-retries", min=0),
 ) -> None:
     """Run every (arm, seed) not finished yet: finished runs are skipped, interrupted ones resume."""
     from moot.loops.experiment import Experiment, report_experiment, run_experiment
 
     with _errors_exit_cleanly():
         experiment = Experiment.load(file, runs_dir)
-        wall = run_experiment(experiment, console=console)
+        if ray:
+            from moot.loops.experiment_on_ray import run_experiment_on_ray
+
+            wall = run_experiment_on_ray(experiment, ray, RayResources(ray_cpus, ray_gpus, ray_retries), console=console)
+        else:
+            wall = run_experiment(experiment, console=console)
         for run, seconds in wall.items():
             console.print(f"{run}: {seconds / 60:.1f} min")
         report_experiment(experiment, console=console)

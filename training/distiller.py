@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Sequence
 from .distiller_config import DistillerConfig
 from .examples import TrainingExample
 from .jobs import shared_worker
+from .ray_jobs import RayTrainingWorker
 
 OnStep = Callable[[int, int, "float | None"], None]
 
@@ -65,7 +66,8 @@ class Distiller:
         self.adapters_dir = Path(adapters_dir)
         self.base_model_dir = Path(base_model_dir) if base_model_dir else None
         self.cancel = cancel
-        self.worker = shared_worker(config.train_threads, config.train_niceness)
+        self.worker = (RayTrainingWorker(config.train_on_ray, config.ray_cpus) if config.train_on_ray
+                       else shared_worker(config.train_threads, config.train_niceness))
 
     def due(self, sets: Mapping[str, Sequence[TrainingExample]], times: Mapping[str, float],
             cursors: Mapping[str, float], last_distill: float, now: float | None = None) -> list[Due]:

@@ -21,6 +21,9 @@ class DistillerConfig:
         train_threads: CPU threads of the training process (serving keeps the rest).
         train_niceness: The training process's Unix nice level (0-19): when serving and
             training both want a core, serving gets it first, and training takes what is idle.
+        train_on_ray: Send each distillation to the Ray cluster at this address (a training
+            node; see :mod:`moot.training.ray_jobs`) instead of a local process.
+        ray_cpus: CPUs each distillation asks the Ray cluster for.
         lora: LoRA settings of each distillation.
         seed: Seeds the replay sampling and training.
     """
@@ -32,6 +35,8 @@ class DistillerConfig:
     max_new_examples: int = 64
     train_threads: int = 1
     train_niceness: int = 10
+    train_on_ray: str | None = None
+    ray_cpus: int = 1
     lora: LoraTrainingConfig = field(default_factory=LoraTrainingConfig)
     seed: int = 0
 

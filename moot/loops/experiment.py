@@ -228,34 +228,49 @@ class Experiment:
         return (self.run_dir(arm, seed) / "report.json").is_file()
 
 
-def run_experiment(experiment: Experiment, console: Console | None = None, pool: Any = None) -> dict[str, float]:
-    """Run every (arm, seed) not finished yet; returns each run's wall time in seconds (those run now)."""
+def run_one(experiment: Experiment, arm: Arm, seed: int, console: Console, pool: Any = None) -> float:
+    """Run one (arm, seed), resuming its folder if it was started; returns its wall time in seconds."""
     from moot.loops.improve import ImproveRun
 
-    console = console or Console()
+    folder, config = experiment.run_dir(arm, seed), experiment.config(arm, seed)
+    mode = "resume" if (folder / "config.json").is_file() else "new"
+    started = time.perf_counter()
+    try:
+        run = ImproveRun(config, pool=pool, console=console, mode=mode)
+    except RunFolderInUse as error:  # the file changed since this folder was started
+        console.print(f"[yellow]{arm.name}, seed {seed}: {error}; starting it again[/]")
+        run = ImproveRun(config, pool=pool, console=console, mode="overwrite")
+    run.run()
+    return round(time.perf_counter() - started, 1)
+
+
+def pending_runs(experiment: Experiment, console: Console) -> list[tuple[Arm, int]]:
+    """The (arm, seed) pairs not finished yet, in file order; says how many were skipped."""
     runs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]
     jobs = [(arm, seed) for arm, seed in runs if not experiment.finished(arm, seed)]
     if len(jobs) < len(runs):
         console.print(f"{experiment.name}: {len(runs) - len(jobs)} of {len(runs)} runs finished before; skipped")
+    return jobs
+
+
+def suite_progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(), console=console)
+
+
+def run_experiment(experiment: Experiment, console: Console | None = None, pool: Any = None) -> dict[str, float]:
+    """Run every (arm, seed) not finished yet, one after another in this process; returns each run's
+    wall time in seconds (those run now). :func:`moot.loops.experiment_on_ray.run_experiment_on_ray`
+    runs them as tasks of a Ray cluster instead."""
+    console = console or Console()
+    jobs = pending_runs(experiment, console)
     wall: dict[str, float] = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("left"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
+    with suite_progress(console) as progress:
         # Only the runs still to do count: skipped ones, done in no time, would make the estimate of the time left absurd.
         suite = progress.add_task(f"experiment {experiment.name}", total=len(jobs))
         for arm, seed in jobs:
-            folder = experiment.run_dir(arm, seed)
-            config = experiment.config(arm, seed)
-            mode = "resume" if (folder / "config.json").is_file() else "new"
             progress.update(suite, description=f"{experiment.name}: {arm.name}, seed {seed}")
-            started = time.perf_counter()
-            try:
-                run = ImproveRun(config, pool=pool, console=console, mode=mode)
-            except RunFolderInUse as error:  # the file changed since this folder was started
-                console.print(f"[yellow]{arm.name}, seed {seed}: {error}; starting it again[/]")
-                run = ImproveRun(config, pool=pool, console=console, mode="overwrite")
-            run.run()
-            wall[f"{slug(arm.name)}/seed{seed}"] = round(time.perf_counter() - started, 1)
+            wall[f"{slug(arm.name)}/seed{seed}"] = run_one(experiment, arm, seed, console, pool)
             progress.advance(suite)
     return wall
 

@@ -1,0 +1,126 @@
+"""Ray as the distributed engine, on a local cluster this test starts on loopback: a head with no
+CPUs, so every task runs on a worker node of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from moot.training import AdapterManifest, NotEnoughData, TrainingExample
+from moot.training.lora_training import LoraTrainingConfig
+from moot.training.ray_jobs import RayTrainingWorker
+
+RAY = str(Path(sys.executable).with_name("ray"))
+# A loopback cluster of this test alone: no token to share between its processes.
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+FILE = """
+name = "on-ray"
+seeds = [0]
+[settings]
+level = "sum1"
+iterations = 1
+sizes = {{ train = 4, validation = 2, test = 3 }}
+gate_problems = 0
+model_dir = "{model_dir}"
+concurrency = 2
+backend = {{ dtype = "float32" }}
+lora = {{ max_steps = 1, rank = 4, alpha = 8 }}
+debate = {{ n_agents = 2, n_rounds = 1, temperature = 0.0, max_tokens = 3 }}
+[[arms]]
+name = "Debate, trained"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_worker_node(address: str) -> subprocess.Popen:
+    return subprocess.Popen([RAY, "start", f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
+                             "--block"], env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """``host:port`` of a head (0 CPUs) and one worker node (1 CPU) on loopback."""
+    address = f"127.0.0.1:{free_port()}"
+    subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={address.rsplit(':', 1)[1]}",
+                    "--num-cpus=0", "--include-dashboard=false", "--disable-usage-stats"], env=ENV, check=True,
+                   capture_output=True)
+    worker = start_worker_node(address)
+    try:
+        yield address
+    finally:
+        import ray
+
+        ray.shutdown()  # this process joined the cluster for the distillation test
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        subprocess.run([RAY, "stop", "--force"], env=ENV, capture_output=True)
+
+
+def task_processes(name: str) -> list[psutil.Process]:
+    """The Ray worker processes running a task of the function ``name`` (Ray titles them ``ray::name``)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(part.startswith(f"ray::{name}") for part in process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def test_an_experiment_runs_on_the_cluster_and_a_run_whose_worker_is_killed_resumes(cluster, tiny_model_dir, tmp_path):
+    (tmp_path / "tiny.toml").write_text(FILE.format(model_dir=tiny_model_dir))
+    runs = tmp_path / "runs"
+    run_dir = runs / "on-ray" / "debate-trained" / "seed0"
+    command = subprocess.Popen([sys.executable, "-m", "moot.cli", "experiment", "run", "tiny.toml", "--runs-dir", "runs",
+                                "--ray", cluster, "--ray-cpus", "1"], cwd=tmp_path, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "progress.json").is_file() or not json.loads((run_dir / "progress.json").read_text())["phases"]:
+        assert command.poll() is None, command.communicate()[0]
+        assert time.monotonic() < deadline, "no phase finished in 5 minutes"
+        time.sleep(0.5)
+    finished_before = set(json.loads((run_dir / "progress.json").read_text())["phases"])
+    (victim,) = task_processes("_run_on_node")
+    victim.kill()  # the worker process running the (arm, seed) dies mid-run
+    output = command.communicate(timeout=600)[0]
+    assert command.returncode == 0, output
+    assert (run_dir / "report.json").is_file()
+    log = run_dir.with_suffix(".log").read_text()
+    # Ray started the run again on the node, and it resumed: the phases done before the kill were not redone
+    for phase in finished_before:
+        assert f"{phase}: finished before this resume; not redone" in log
+    assert "Debate, trained, seed 0: finished" in output
+    # run again: everything is finished, nothing is sent to the cluster
+    again = subprocess.run([sys.executable, "-m", "moot.cli", "experiment", "run", "tiny.toml", "--runs-dir", "runs",
+                            "--ray", cluster], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "1 of 1 runs finished before; skipped" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_distillation_trains_on_a_cluster_node_and_the_adapter_comes_back(cluster, tiny_model_dir, tmp_path):
+    examples = [TrainingExample(f"r{i}", "solver", [{"role": "user", "content": "1 + 1?"}], "2") for i in range(4)]
+    worker = RayTrainingWorker(cluster, cpus=1)
+    steps = []
+    manifest = worker.train(tiny_model_dir, examples, tmp_path / "solver", role="solver",
+                            config=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=2),
+                            on_step=lambda *step: steps.append(step))
+    assert manifest.record_ids == ["r0", "r1", "r2", "r3"] and steps == [(1, 1, manifest.train_loss)]
+    assert (tmp_path / "solver" / "adapter_model.safetensors").is_file()
+    assert AdapterManifest.load(tmp_path / "solver") == manifest  # the manifest came back with the weights
+    # an error on the node arrives as itself
+    with pytest.raises(NotEnoughData):
+        worker.train(tiny_model_dir, [], tmp_path / "none", role="solver")
+    assert not (tmp_path / "none").exists()
