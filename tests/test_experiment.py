@@ -88,7 +88,8 @@ def test_finished_runs_are_skipped_interrupted_ones_resume_and_stale_ones_restar
     FakeRun.calls = []
     console = Console(record=True, width=200, file=io.StringIO())
     run_experiment(experiment, console=console)
-    assert FakeRun.calls == [("base-only/seed1", "new"), ("debate-trained/seed0", "resume"),
+    # seed by seed: both arms of seed 0 come before seed 1
+    assert FakeRun.calls == [("debate-trained/seed0", "resume"), ("base-only/seed1", "new"),
                              ("debate-trained/seed1", "overwrite")]
     shown = console.export_text()
     # the progress view counts only the runs left to do, so its estimate of the time left is theirs

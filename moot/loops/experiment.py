@@ -245,8 +245,9 @@ def run_one(experiment: Experiment, arm: Arm, seed: int, console: Console, pool:
 
 
 def pending_runs(experiment: Experiment, console: Console) -> list[tuple[Arm, int]]:
-    """The (arm, seed) pairs not finished yet, in file order; says how many were skipped."""
-    runs = [(arm, seed) for arm in experiment.arms for seed in experiment.seeds]
+    """The (arm, seed) pairs not finished yet, seed by seed (every arm of the first seed, then the
+    next), so that a comparison of the arms exists before the last seed is done; says how many were skipped."""
+    runs = [(arm, seed) for seed in experiment.seeds for arm in experiment.arms]
     jobs = [(arm, seed) for arm, seed in runs if not experiment.finished(arm, seed)]
     if len(jobs) < len(runs):
         console.print(f"{experiment.name}: {len(runs) - len(jobs)} of {len(runs)} runs finished before; skipped")
