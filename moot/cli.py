@@ -336,6 +336,9 @@ def live(
     gate_problems: int = option(LiveConfig, "gate_problems", min=1),
     train_threads: int = option(LearnerConfig, "train_threads", min=1, default=_LIVE_LEARNER.train_threads),
     train_niceness: int = option(LearnerConfig, "train_niceness", min=0, max=19, default=_LIVE_LEARNER.train_niceness),
+    yield_to_traffic: bool = option(LearnerConfig, "yield_to_traffic", default=_LIVE_LEARNER.yield_to_traffic),
+    min_train_share: float = option(LearnerConfig, "min_train_share", min=0.0, max=1.0,
+                                    default=_LIVE_LEARNER.min_train_share),
     train_on_ray: Optional[str] = option(LearnerConfig, "train_on_ray", default=_LIVE_LEARNER.train_on_ray),
     ray_cpus: int = option(LearnerConfig, "ray_cpus", min=1, default=_LIVE_LEARNER.ray_cpus),
     epochs: float = option(LoraTrainingConfig, "epochs", default=_LIVE_LEARNER.lora.epochs,
@@ -359,7 +362,7 @@ def live(
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,
                             train_threads=train_threads, train_niceness=train_niceness, train_on_ray=train_on_ray,
-                            ray_cpus=ray_cpus, lora=run.lora(epochs=epochs),
+                            ray_cpus=ray_cpus, yield_to_traffic=yield_to_traffic, min_train_share=min_train_share, lora=run.lora(epochs=epochs),
                             seed=run.seed),
             **run.run_config(run_dir or Path("runs") / f"live-{_run_name(protocol)}-{datetime.now():%Y%m%d-%H%M%S}"),
         )

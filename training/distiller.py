@@ -30,11 +30,13 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Mapping, Sequence
 
 from .distiller_config import DistillerConfig
 from .examples import TrainingExample
-from .jobs import shared_worker
+from .jobs import TrainingWorker, shared_worker
+from .traffic_yield import TrafficYield
 from .ray_jobs import RayTrainingWorker
 
 OnStep = Callable[[int, int, "float | None"], None]
@@ -58,11 +60,14 @@ class Distiller:
         adapters_dir: Candidates go to ``adapters_dir/<role>/d<number>``.
         base_model_dir: The base model the adapters are trained on.
         cancel: Setting it stops a training in progress (:class:`~moot.training.jobs.TrainingCancelled`).
+        busy: Whether serving has requests in flight; a local training pauses while it has
+            (``yield_to_traffic``).
     """
 
     def __init__(self, config: DistillerConfig, adapters_dir: str | Path, base_model_dir: str | Path | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, busy: Callable[[], bool] | None = None) -> None:
         self.config = config
+        self.busy = busy
         self.adapters_dir = Path(adapters_dir)
         self.base_model_dir = Path(base_model_dir) if base_model_dir else None
         self.cancel = cancel
@@ -113,7 +118,15 @@ class Distiller:
         output = self.adapters_dir / role / f"d{number}"
         outputs = [output] if len(rates) == 1 else [output / f"candidate-{i}" for i in range(len(rates))]
         for folder, rate in zip(outputs, rates):
-            self.worker.train(self.base_model_dir or embedded_model_dir(), examples, folder, role=role,
-                              iteration=number, config=replace(self.config.lora, learning_rate=rate),
-                              init_adapter=parent_dir, on_step=on_step, cancel=self.cancel)
+            with self._yielding():
+                self.worker.train(self.base_model_dir or embedded_model_dir(), examples, folder, role=role,
+                                  iteration=number, config=replace(self.config.lora, learning_rate=rate),
+                                  init_adapter=parent_dir, on_step=on_step, cancel=self.cancel)
         return outputs
+
+    def _yielding(self) -> ContextManager[Any]:
+        """Pause a local training while serving is busy (a Ray node trains elsewhere: nothing to yield)."""
+        if self.busy is None or not self.config.yield_to_traffic or not isinstance(self.worker, TrainingWorker):
+            return nullcontext()
+        worker = self.worker
+        return TrafficYield(lambda: worker.pid, self.busy, self.config.min_train_share)

@@ -114,7 +114,9 @@ class Learner:
         self.lineage = Lineage(pool, self.run_dir / "learner.json", self._live_rewards,
                                rollback_window=self.settings.rollback_window, rollback_z=self.settings.rollback_z,
                                run_id=run_id)
-        self.distiller = Distiller(self.settings, self.run_dir / "adapters", base_model_dir, cancel=self._stop)
+        engine = getattr(pool.backend, "engine", None)  # an in-process engine serves on this machine's cores
+        busy = (lambda: engine.in_flight > 0) if hasattr(engine, "in_flight") else None
+        self.distiller = Distiller(self.settings, self.run_dir / "adapters", base_model_dir, cancel=self._stop, busy=busy)
         self.library = library or ExperienceLibrary(self.run_dir / "library")
         self.gate = gate
         self.judge = judge

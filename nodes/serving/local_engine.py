@@ -115,6 +115,11 @@ class LocalEngine:
         self.generate_calls = 0
         _LIVE_ENGINES.add(self)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests queued or being generated now (the load a training process yields to)."""
+        return sum(self._in_flight.values())
+
     @functools.cached_property
     def ll_tokenizer(self) -> Any:
         """The tokenizer as constrained decoding sees it (built on first use)."""
