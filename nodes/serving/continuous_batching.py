@@ -21,6 +21,7 @@ import torch
 
 from .constrained_decoding import RowConstraint
 from .generation import Completion, GenerationRequest, cut_at_stop, reply_text
+from .prefix_sharing import PrefixPlan, plan_prefixes
 
 if TYPE_CHECKING:
     from .local_engine import LocalEngine
@@ -128,19 +129,48 @@ class ContinuousBatcher:
         return self.engine.forward([row.request.adapter for row in rows], **inputs, use_cache=True, logits_to_keep=1)
 
     def _admit(self, requests: list["GenerationRequest"]) -> None:
+        engine = self.engine
+        prompts = [r.prompt_ids for r in requests]
+        rows = [_Row(r, len(r.prompt_ids), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None,
+                     constraint=RowConstraint(r.params.grammar, engine.ll_tokenizer) if r.params.grammar else None)
+                for r in requests]
+        plan = plan_prefixes(prompts, [r.adapter for r in requests], engine.min_shared_prefix) \
+            if engine.min_shared_prefix else None
+        output, mask = self._prefill(rows, prompts, plan)
+        engine.generate_calls += 1
+        engine.prefill_tokens += sum(map(len, prompts)) - (plan.saved_tokens if plan else 0)
+        engine.prefill_tokens_saved += plan.saved_tokens if plan else 0
+        self._merge(rows, output.cache, mask, _sample(output.logits[:, -1, :], rows))
+        self._retire()
+
+    def _prefill(self, rows: list[_Row], prompts: list[list[int]], plan: PrefixPlan | None) -> tuple[Any, torch.Tensor]:
+        """The new rows' prompts through the model: in one pass, or shared prefixes first (see
+        :mod:`.prefix_sharing`). Returns the output (cache and last logits) and the attention mask."""
         from transformers import DynamicCache
 
         engine = self.engine
-        inputs = engine.pad([r.prompt_ids for r in requests])
-        mask = inputs["attention_mask"]
-        rows = [_Row(r, int(m.sum()), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None,
-                     constraint=RowConstraint(r.params.grammar, engine.ll_tokenizer) if r.params.grammar else None)
-                for r, m in zip(requests, mask)]
-        output = self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
-                               position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache())
-        engine.generate_calls += 1
-        self._merge(rows, output.cache, mask, _sample(output.logits[:, -1, :], rows))
-        self._retire()
+        if plan is None:
+            inputs = engine.pad(prompts)
+            mask = inputs["attention_mask"]
+            return self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
+                                 position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache()), mask
+        # The shared prefixes, one row per group, through the group's adapter.
+        heads = engine.pad([prompts[g.first_row][:g.length] for g in plan.groups])
+        head_mask = heads["attention_mask"]
+        with_heads = engine.forward([rows[g.first_row].request.adapter for g in plan.groups],
+                                    input_ids=heads["input_ids"], attention_mask=head_mask,
+                                    position_ids=(head_mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache(),
+                                    use_cache=True, logits_to_keep=1)
+        index = torch.tensor(plan.row_group, dtype=torch.long)
+        cache = with_heads.cache
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys[index], layer.values[index]
+        # Each row's own rest: its padding sits between its prefix and its rest, masked out.
+        rests = engine.pad([prompt[plan.groups[g].length:] for prompt, g in zip(prompts, plan.row_group)])
+        mask = torch.cat([head_mask[index], rests["attention_mask"]], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, head_mask.shape[1]:]
+        return self._forward(rows, input_ids=rests["input_ids"], attention_mask=mask, position_ids=positions,
+                             cache=cache), mask
 
     def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, first: list[int]) -> None:
         for row, token in zip(rows, first):

@@ -67,6 +67,10 @@ class LocalEngine:
             names another base (by fingerprint), or that has no manifest, is refused.
         allow_unverified_adapters: Load adapters without a moot manifest (trained
             elsewhere) with a warning, although their base cannot be verified.
+        min_shared_prefix: Requests admitted together that share at least this many leading
+            tokens and an adapter have that prefix prefilled once (0: never; continuous
+            scheduler; see :mod:`~moot.nodes.serving.prefix_sharing`). ``prefill_tokens`` and
+            ``prefill_tokens_saved`` count what was computed and what was not.
 
     Examples:
         >>> from moot.nodes.serving.local_engine import LocalEngine, SamplingParams
@@ -79,7 +83,8 @@ class LocalEngine:
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 64, gather_window_s: float = 0.05,
                  max_lora_rank: int = 64, model_dir: str | Path | None = None, allow_unverified_adapters: bool = False,
                  scheduler: Literal["continuous", "static"] = "continuous", max_prompt_tokens: int = 2048,
-                 overlong: Literal["refuse", "truncate"] = "refuse", max_new_tokens_limit: int = 1024):
+                 overlong: Literal["refuse", "truncate"] = "refuse", max_new_tokens_limit: int = 1024,
+                 min_shared_prefix: int = 16):
         if scheduler not in ("continuous", "static"):
             raise ValueError(f"unknown scheduler {scheduler!r}; use continuous or static")
         if overlong not in ("refuse", "truncate"):
@@ -113,6 +118,8 @@ class LocalEngine:
         self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()  # None: stop the worker
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
+        self.min_shared_prefix = min_shared_prefix
+        self.prefill_tokens = self.prefill_tokens_saved = 0
         _LIVE_ENGINES.add(self)
 
     @property
