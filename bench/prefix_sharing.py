@@ -5,7 +5,9 @@ Two workloads on the embedded model, each sent as one concurrent batch:
 * **debate round 2**: the second-round prompts of 3-agent debates on 8 two-digit sums (each
   agent's prompt holds the question and the others' first answers), and the first round's
   (three identical prompts per question) for comparison;
-* **chat app**: 16 requests with one fixed system prompt and different user questions.
+* **chat app**: 16 requests with one fixed system prompt and different user questions, sent
+  together, and sent one after another (each waits for the last: an interactive user), where
+  only the prefix cache of earlier requests can help.
 
 The two settings alternate over ``--repeats`` rounds in one process, so both see the same
 machine. Writes ``results/prefix-sharing/prefix_sharing.json`` and prints the table::
@@ -58,11 +60,14 @@ def debate_prompts(pool: LocalModelPool) -> dict[int, list[list[dict[str, Any]]]
     return collector.by_round
 
 
-def measure(engine: LocalEngine, conversations: list, params: SamplingParams, share: bool) -> dict[str, float]:
+def measure(engine: LocalEngine, conversations: list, params: SamplingParams, share: bool,
+            one_by_one: bool = False) -> dict[str, float]:
     engine.min_shared_prefix = 16 if share else 0
+    engine.prefix_cache.forget(None)  # each measurement starts with nothing cached
     engine.prefill_tokens = engine.prefill_tokens_saved = 0
     started = time.perf_counter()
-    engine.generate(conversations, params)
+    for batch in ([[c] for c in conversations] if one_by_one else [conversations]):
+        engine.generate(batch, params)
     return {"wall_s": time.perf_counter() - started, "prefill_tokens": engine.prefill_tokens,
             "saved_tokens": engine.prefill_tokens_saved}
 
@@ -74,19 +79,20 @@ def main() -> None:
     args = parser.parse_args()
     engine = LocalEngine.from_pretrained(dtype="float32")
     rounds = debate_prompts(LocalModelPool(engine))
+    chat = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}] for q in QUESTIONS]
     workloads = {
         "debate round 1 (24 prompts)": (rounds[0], SamplingParams(max_new_tokens=16, temperature=0.0)),
         "debate round 2 (24 prompts)": (rounds[1], SamplingParams(max_new_tokens=16, temperature=0.0)),
-        "chat app, fixed system prompt (16 prompts)": (
-            [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}] for q in QUESTIONS],
-            SamplingParams(max_new_tokens=32, temperature=0.0)),
+        "chat app, fixed system prompt (16 prompts)": (chat, SamplingParams(max_new_tokens=32, temperature=0.0)),
+        "chat app, one request at a time (16 prompts)": (chat, SamplingParams(max_new_tokens=32, temperature=0.0)),
     }
     results = {}
     for name, (conversations, params) in workloads.items():
         runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         for _ in range(args.repeats):
             for setting in ("off", "on"):
-                runs[setting].append(measure(engine, conversations, params, setting == "on"))
+                runs[setting].append(measure(engine, conversations, params, setting == "on",
+                                             one_by_one="one request at a time" in name))
         off, on = runs["off"], runs["on"]
         results[name] = {
             "prefill_tokens_off": off[0]["prefill_tokens"], "prefill_tokens_on": on[0]["prefill_tokens"],

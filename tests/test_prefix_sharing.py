@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -33,9 +34,9 @@ def engine(tiny_model_dir):
 
 
 def conversations() -> list[list[dict[str, str]]]:
-    question = [{"role": "system", "content": "You are a careful calculator."}, {"role": "user", "content": "2 + 2?"}]
+    question = [{"role": "system", "content": "You are a careful calculator: answer every question with one number and nothing else."}, {"role": "user", "content": "2 + 2?"}]
     return [question, question, question,
-            [{"role": "system", "content": "You are a careful calculator."}, {"role": "user", "content": "17 + 25?"}],
+            [{"role": "system", "content": "You are a careful calculator: answer every question with one number and nothing else."}, {"role": "user", "content": "17 + 25?"}],
             [{"role": "user", "content": "Name a fruit."}]]
 
 
@@ -45,8 +46,10 @@ def test_the_shared_path_gives_each_row_the_cache_and_logits_of_a_full_prefill(e
     assert plan is not None and plan.saved_tokens > 0
     rows = [SimpleNamespace(request=SimpleNamespace(adapter=None)) for _ in prompts]
     batcher = ContinuousBatcher(engine)
-    full, full_mask = batcher._prefill(rows, prompts, None)
-    shared, shared_mask = batcher._prefill(rows, prompts, plan)
+    full, full_mask, full_computed = batcher._prefill_at_once(rows, prompts, cache_prefixes=False)
+    hits = [(0, None)] * len(plan.groups)  # nothing cached: the prefixes are computed here
+    shared, shared_mask, computed = batcher._prefill_shared(rows, prompts, plan, hits)
+    assert full_computed - computed == plan.saved_tokens
     torch.testing.assert_close(shared.logits[:, -1], full.logits[:, -1], rtol=1e-4, atol=1e-4)
     for row, prompt in enumerate(prompts):
         assert int(shared_mask[row].sum()) == int(full_mask[row].sum()) == len(prompt)
@@ -60,6 +63,7 @@ def test_the_shared_path_gives_each_row_the_cache_and_logits_of_a_full_prefill(e
 def test_the_engine_counts_the_prefill_tokens_it_saved(engine):
     question = conversations()[0]
     length = len(engine.prompt_ids(question))
+    engine.prefix_cache.forget(None)  # nothing from the tests before: only the batch's own sharing counts
     engine.prefill_tokens = engine.prefill_tokens_saved = 0
     engine.generate([question] * 4, SamplingParams(max_new_tokens=2, temperature=0.0))
     assert engine.prefill_tokens_saved == 3 * (length - 1) and engine.prefill_tokens == length + 3
@@ -70,3 +74,38 @@ def test_the_engine_counts_the_prefill_tokens_it_saved(engine):
         assert engine.prefill_tokens_saved == 0 and engine.prefill_tokens == 4 * length
     finally:
         engine.min_shared_prefix = 16
+
+
+def test_a_later_request_starts_from_the_cached_prefix_of_an_earlier_one(tiny_model_dir):
+    cached = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    plain = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32", min_shared_prefix=0)
+    first, second = conversations()[0], conversations()[3]  # the same system prompt, other questions
+    params = SamplingParams(max_new_tokens=2, temperature=0.0)
+    cached.generate([first], params)
+    assert len(cached.prefix_cache) == 1
+    cached.prefill_tokens = cached.prefill_tokens_saved = 0
+    cached.generate([second], params)
+    prompt, opening = cached.prompt_ids(second), len(os.path.commonprefix([cached.prompt_ids(first), cached.prompt_ids(second)]))
+    assert opening >= 16 and cached.prefill_tokens_saved == opening and cached.prefill_tokens == len(prompt) - opening
+    # the row starts from the cached keys and values, and ends with the logits of a full prefill
+    rows = [SimpleNamespace(request=SimpleNamespace(adapter=None))]
+    reused, _, computed = ContinuousBatcher(cached)._prefill(rows, [prompt])
+    full, _, _ = ContinuousBatcher(plain)._prefill(rows, [prompt])
+    assert computed < len(prompt)
+    torch.testing.assert_close(reused.logits[:, -1], full.logits[:, -1], rtol=1e-4, atol=1e-4)
+
+
+def test_an_adapter_s_cached_prefixes_go_when_it_is_unloaded(tiny_model_dir, tmp_path):
+    from moot.training import LoraTrainingConfig, TrainingExample, train_lora_adapter
+
+    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    question = conversations()[0]
+    train_lora_adapter(tiny_model_dir, [TrainingExample("r", "solver", question, "4")] * 2, tmp_path / "a",
+                       role="solver", config=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=2))
+    engine.load_adapter("solver_v1", tmp_path / "a")
+    engine.generate([question], SamplingParams(max_new_tokens=2, temperature=0.0), adapters=["solver_v1"])
+    prefix = engine.prompt_ids(question)[:-1]
+    assert engine.prefix_cache.lookup("solver_v1", prefix)[0] == len(prefix)
+    assert engine.prefix_cache.lookup(None, prefix)[0] == 0  # the base has other keys and values
+    engine.unload_adapter("solver_v1")
+    assert engine.prefix_cache.lookup("solver_v1", prefix)[0] == 0

@@ -21,7 +21,7 @@ import torch
 
 from .constrained_decoding import RowConstraint
 from .generation import Completion, GenerationRequest, cut_at_stop, reply_text
-from .prefix_sharing import PrefixPlan, plan_prefixes
+from .prefix_sharing import KeysValues, PrefixPlan, plan_prefixes, solo_plan
 
 if TYPE_CHECKING:
     from .local_engine import LocalEngine
@@ -63,6 +63,17 @@ def _sample(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
             probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
         chosen[i] = int(torch.multinomial(probs, 1, generator=row.generator))
     return chosen
+
+
+def _left_pad_layer(layer: tuple[torch.Tensor, torch.Tensor] | None, width: int,
+                    like: list[tuple[int, KeysValues | None]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One group's cached keys and values of a layer, left-padded with zeros to ``width`` tokens (none: all zeros)."""
+    if layer is None:
+        sample = next(layers for _, layers in like if layers)[0][0]
+        zeros = sample.new_zeros(1, sample.shape[1], width, sample.shape[3])
+        return zeros, zeros
+    keys, values = layer
+    return _left_pad(keys, width, 2), _left_pad(values, width, 2)
 
 
 def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
@@ -134,43 +145,90 @@ class ContinuousBatcher:
         rows = [_Row(r, len(r.prompt_ids), torch.Generator().manual_seed(r.params.seed) if r.params.seed is not None else None,
                      constraint=RowConstraint(r.params.grammar, engine.ll_tokenizer) if r.params.grammar else None)
                 for r in requests]
-        plan = plan_prefixes(prompts, [r.adapter for r in requests], engine.min_shared_prefix) \
-            if engine.min_shared_prefix else None
-        output, mask = self._prefill(rows, prompts, plan)
+        output, mask, computed = self._prefill(rows, prompts)
         engine.generate_calls += 1
-        engine.prefill_tokens += sum(map(len, prompts)) - (plan.saved_tokens if plan else 0)
-        engine.prefill_tokens_saved += plan.saved_tokens if plan else 0
+        engine.prefill_tokens += computed
+        engine.prefill_tokens_saved += sum(map(len, prompts)) - computed
         self._merge(rows, output.cache, mask, _sample(output.logits[:, -1, :], rows))
         self._retire()
 
-    def _prefill(self, rows: list[_Row], prompts: list[list[int]], plan: PrefixPlan | None) -> tuple[Any, torch.Tensor]:
-        """The new rows' prompts through the model: in one pass, or shared prefixes first (see
-        :mod:`.prefix_sharing`). Returns the output (cache and last logits) and the attention mask."""
+    def _prefill(self, rows: list[_Row], prompts: list[list[int]]) -> tuple[Any, torch.Tensor, int]:
+        """The new rows' prompts through the model; returns the output (cache, last logits), the
+        attention mask and the prompt tokens computed.
+
+        With prefix sharing on (:mod:`.prefix_sharing`), each group's prefix is computed once,
+        on top of what the prefix cache holds of it, and each row's rest in a second pass;
+        with nothing to share or reuse, all in one pass, whose prefixes are then cached.
+        """
+        engine = self.engine
+        adapters = [row.request.adapter for row in rows]
+        plan = None
+        if engine.min_shared_prefix:
+            plan = plan_prefixes(prompts, adapters, engine.min_shared_prefix) or solo_plan(prompts)
+        hits = [engine.prefix_cache.lookup(adapters[g.first_row], prompts[g.first_row][:g.length])
+                for g in plan.groups] if plan else []
+        if plan is None or (not plan.saved_tokens and not any(length for length, _ in hits)):
+            return self._prefill_at_once(rows, prompts, cache_prefixes=plan is not None)
+        return self._prefill_shared(rows, prompts, plan, hits)
+
+    def _prefill_at_once(self, rows: list[_Row], prompts: list[list[int]], cache_prefixes: bool) -> tuple[Any, torch.Tensor, int]:
+        from transformers import DynamicCache
+
+        inputs = self.engine.pad(prompts)
+        mask = inputs["attention_mask"]
+        output = self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
+                               position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache())
+        if cache_prefixes:
+            for i, (row, prompt) in enumerate(zip(rows, prompts)):
+                self._cache_prefix(row.request.adapter, prompt[:-1], output.cache, i, mask[i])
+        return output, mask, sum(map(len, prompts))
+
+    def _prefill_shared(self, rows: list[_Row], prompts: list[list[int]], plan: PrefixPlan,
+                        hits: list[tuple[int, KeysValues | None]]) -> tuple[Any, torch.Tensor, int]:
         from transformers import DynamicCache
 
         engine = self.engine
-        if plan is None:
-            inputs = engine.pad(prompts)
-            mask = inputs["attention_mask"]
-            return self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
-                                 position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache()), mask
-        # The shared prefixes, one row per group, through the group's adapter.
-        heads = engine.pad([prompts[g.first_row][:g.length] for g in plan.groups])
-        head_mask = heads["attention_mask"]
-        with_heads = engine.forward([rows[g.first_row].request.adapter for g in plan.groups],
-                                    input_ids=heads["input_ids"], attention_mask=head_mask,
-                                    position_ids=(head_mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache(),
-                                    use_cache=True, logits_to_keep=1)
+        groups = plan.groups
+        # Pass 1, one row per group through the group's adapter: [cached part][the rest of the prefix],
+        # each part left-padded to the longest.
+        cached_width = max(length for length, _ in hits)
+        cache, cached_mask = DynamicCache(), torch.zeros(len(groups), cached_width, dtype=torch.long)
+        if cached_width:
+            for layer in range(len(next(layers for _, layers in hits if layers))):
+                keys, values = zip(*[_left_pad_layer(layers[layer] if layers else None, cached_width, like=hits)
+                                     for _, layers in hits])
+                cache.update(torch.cat(keys), torch.cat(values), layer)
+            for g, (length, _) in enumerate(hits):
+                cached_mask[g, cached_width - length:] = 1
+        heads = engine.pad([prompts[g.first_row][length:g.length] for g, (length, _) in zip(groups, hits)])
+        head_mask = torch.cat([cached_mask, heads["attention_mask"]], dim=1)
+        computed = sum(g.length - length for g, (length, _) in zip(groups, hits))
+        if heads["input_ids"].shape[1]:
+            cache = engine.forward([rows[g.first_row].request.adapter for g in groups], input_ids=heads["input_ids"],
+                                   attention_mask=head_mask,
+                                   position_ids=(head_mask.cumsum(-1) - 1).clamp(min=0)[:, cached_width:],
+                                   cache=cache, use_cache=True, logits_to_keep=1).cache
+        for g, group in enumerate(groups):
+            self._cache_prefix(rows[group.first_row].request.adapter, prompts[group.first_row][:group.length], cache, g,
+                               head_mask[g])
+        # Each group's cache copied to its rows; pass 2: each row's own rest (its padding sits
+        # between its prefix and its rest, masked out).
         index = torch.tensor(plan.row_group, dtype=torch.long)
-        cache = with_heads.cache
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys[index], layer.values[index]
-        # Each row's own rest: its padding sits between its prefix and its rest, masked out.
-        rests = engine.pad([prompt[plan.groups[g].length:] for prompt, g in zip(prompts, plan.row_group)])
+        rests = engine.pad([prompt[groups[g].length:] for prompt, g in zip(prompts, plan.row_group)])
         mask = torch.cat([head_mask[index], rests["attention_mask"]], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, head_mask.shape[1]:]
-        return self._forward(rows, input_ids=rests["input_ids"], attention_mask=mask, position_ids=positions,
-                             cache=cache), mask
+        output = self._forward(rows, input_ids=rests["input_ids"], attention_mask=mask, position_ids=positions,
+                               cache=cache)
+        return output, mask, computed + sum(len(p) - groups[g].length for p, g in zip(prompts, plan.row_group))
+
+    def _cache_prefix(self, adapter: str | None, tokens: list[int], cache: Any, row: int, mask: torch.Tensor) -> None:
+        """Keep row ``row``'s keys and values over its real tokens (``tokens``) in the engine's prefix cache."""
+        real = mask == 1
+        self.engine.prefix_cache.store(adapter, tokens, [(layer.keys[row:row + 1, :, real][:, :, :len(tokens)].clone(),
+                                                          layer.values[row:row + 1, :, real][:, :, :len(tokens)].clone())
+                                                         for layer in cache.layers])
 
     def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, first: list[int]) -> None:
         for row, token in zip(rows, first):

@@ -32,6 +32,7 @@ from .constrained_decoding import RowConstraint, ll_tokenizer
 from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
+from .prefix_sharing import PrefixCache
 from .embedded_model import model_name
 from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, reply_text
 
@@ -71,6 +72,8 @@ class LocalEngine:
             tokens and an adapter have that prefix prefilled once (0: never; continuous
             scheduler; see :mod:`~moot.nodes.serving.prefix_sharing`). ``prefill_tokens`` and
             ``prefill_tokens_saved`` count what was computed and what was not.
+        prefix_cache_entries: Recent prefixes whose keys and values are kept for later
+            requests that open with the same tokens (0: none kept).
 
     Examples:
         >>> from moot.nodes.serving.local_engine import LocalEngine, SamplingParams
@@ -84,7 +87,7 @@ class LocalEngine:
                  max_lora_rank: int = 64, model_dir: str | Path | None = None, allow_unverified_adapters: bool = False,
                  scheduler: Literal["continuous", "static"] = "continuous", max_prompt_tokens: int = 2048,
                  overlong: Literal["refuse", "truncate"] = "refuse", max_new_tokens_limit: int = 1024,
-                 min_shared_prefix: int = 16):
+                 min_shared_prefix: int = 16, prefix_cache_entries: int = 16):
         if scheduler not in ("continuous", "static"):
             raise ValueError(f"unknown scheduler {scheduler!r}; use continuous or static")
         if overlong not in ("refuse", "truncate"):
@@ -119,6 +122,7 @@ class LocalEngine:
         self._worker: threading.Thread | None = None
         self.generate_calls = 0
         self.min_shared_prefix = min_shared_prefix
+        self.prefix_cache = PrefixCache(prefix_cache_entries, max(min_shared_prefix, 1))
         self.prefill_tokens = self.prefill_tokens_saved = 0
         _LIVE_ENGINES.add(self)
 
@@ -199,6 +203,7 @@ class LocalEngine:
             except BaseException:
                 self._undo_load(before, name)
                 raise
+            self.prefix_cache.forget(name)  # a name used before may hold prefixes of other weights
 
     def _undo_load(self, before: Any, name: str) -> None:
         from peft import PeftModel
@@ -244,6 +249,7 @@ class LocalEngine:
         with self._lock:
             if name not in self.adapters:
                 raise KeyError(f"adapter {name!r} is not loaded")
+            self.prefix_cache.forget(name)
             if len(self.adapters) == 1:
                 # peft refuses to delete the last adapter; unwrap to the untouched base.
                 self.model = self.model.unload().eval()

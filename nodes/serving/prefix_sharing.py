@@ -18,8 +18,15 @@ Examples:
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
+
+import torch
+
+KeysValues = list[tuple[torch.Tensor, torch.Tensor]]
+"""Per layer, the keys and values of one prefix: tensors of shape (1, heads, tokens, head size)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,67 @@ def plan_prefixes(prompts: Sequence[list[int]], adapters: Sequence[str | None], 
     if not saved or any(group.length < 1 for group in groups):  # a one-token prompt has no prefix to split off
         return None
     return PrefixPlan(groups, row_group, saved)
+
+
+def solo_plan(prompts: Sequence[list[int]]) -> PrefixPlan | None:
+    """Every row a group of its own, its prefix all its prompt but the last token (None if a prompt is one token)."""
+    if any(len(p) < 2 for p in prompts):
+        return None
+    return PrefixPlan([PrefixGroup(r, len(p) - 1) for r, p in enumerate(prompts)], list(range(len(prompts))), 0)
+
+
+class PrefixCache:
+    """The keys and values of recent prefixes, per adapter, for requests that arrive later.
+
+    A later prompt that opens with the same tokens as a stored prefix (an app's system prompt
+    and its template, a debate's question) starts from the stored keys and values over the
+    tokens they have in common. The least recently used prefix is dropped past ``max_entries``.
+
+    Examples:
+        >>> cache = PrefixCache(max_entries=2, min_tokens=2)
+        >>> cache.store(None, [1, 2, 3, 4], [(torch.zeros(1, 1, 4, 2), torch.zeros(1, 1, 4, 2))])
+        >>> length, layers = cache.lookup(None, [1, 2, 3, 9, 9])
+        >>> length, layers[0][0].shape[2], cache.lookup("other-adapter", [1, 2, 3])[0]
+        (3, 3, 0)
+    """
+
+    def __init__(self, max_entries: int = 16, min_tokens: int = 16) -> None:
+        self.max_entries, self.min_tokens = max_entries, min_tokens
+        self._entries: OrderedDict[tuple[str | None, tuple[int, ...]], KeysValues] = OrderedDict()
+        self._lock = threading.Lock()  # the engine's thread reads and writes; a load or unload forgets
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, adapter: str | None, tokens: list[int]) -> tuple[int, KeysValues | None]:
+        """The longest stored run of ``tokens``' first tokens (at least ``min_tokens``), and its keys and values."""
+        best, found = 0, None
+        with self._lock:
+            for key in self._entries:
+                if key[0] == adapter:
+                    shared = len(os.path.commonprefix([key[1], tuple(tokens)]))
+                    if shared > best:
+                        best, found = shared, key
+            if found is None or best < self.min_tokens:
+                return 0, None
+            self._entries.move_to_end(found)
+            return best, [(k[:, :, :best], v[:, :, :best]) for k, v in self._entries[found]]
+
+    def store(self, adapter: str | None, tokens: list[int], layers: KeysValues) -> None:
+        """Keep ``layers`` as the keys and values of ``tokens`` through ``adapter``."""
+        if len(tokens) < self.min_tokens or not self.max_entries:
+            return
+        with self._lock:
+            self._entries[(adapter, tuple(tokens))] = layers
+            self._entries.move_to_end((adapter, tuple(tokens)))
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, adapter: str | None) -> None:
+        """Drop the prefixes of ``adapter`` (it was unloaded, or another adapter takes its name)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == adapter]:
+                del self._entries[key]
 
 
 def _best_runs(order: list[int], prompts: Sequence[list[int]], min_tokens: int) -> list[tuple[list[int], int]]:
