@@ -108,3 +108,32 @@ def test_the_improve_loop_trains_a_debate_role_on_pairs_of_its_own_turns(tiny_mo
         manifest = AdapterManifest.load(run.adapters_dir(1) / role)
         assert sorted(manifest.record_ids) == ["e1-0", "e1-1"] and manifest.settings["objective"] == "dpo"
         assert run.pool.registry.current(role) == entries[role]["version"]  # published into the running pool
+
+
+def test_each_protocol_judges_its_calls_into_groups_that_pair_up():
+    from moot.stores import ExperienceRecord, Feedback
+    from moot.training import preference_pairs
+    from moot.training.critique import critique_judged_calls
+    from moot.training.negotiation import negotiation_judged_calls
+    from moot.training.rewarded import rewarded_judged_calls
+
+    opening = [{"role": "user", "content": "You sell a lamp. Make your first offer."}]
+    # negotiation: a won and a lost game that opened on the same prompt pair up; an invalid move is bad
+    turns = [ExperienceRecord(f"t{i}", text, opening, {"node": "player", "role": "seller", "episode": f"g{i}",
+                                                       "valid": valid, "won": won, "deal": True, "utility": 1.0})
+             for i, (text, valid, won) in enumerate([("OFFER 9", True, True), ("OFFER 2", True, False),
+                                                     ("hello", False, True)])]
+    judged = negotiation_judged_calls(turns)
+    assert [c.good for c in judged] == [True, False, False]
+    assert sorted((p.chosen, p.rejected) for p in preference_pairs(judged)["seller"]) == [("OFFER 9", "OFFER 2"),
+                                                                                        ("OFFER 9", "hello")]
+    # critique: the actor's rejected and accepted answers of one episode pair up; other episodes do not
+    answers = [ExperienceRecord(f"a{i}", text, [{"role": "user", "content": "2+2?"}],
+                                {"node": "actor", "role": "actor", "episode": episode, "correct": correct})
+               for i, (text, episode, correct) in enumerate([("5", "e1", False), ("4", "e1", True), ("3", "e2", False)])]
+    assert [(p.chosen, p.rejected) for p in preference_pairs(critique_judged_calls(answers))["actor"]] == [("4", "5")]
+    # any graph: a correction is the chosen reply to the call it corrects
+    call = ExperienceRecord("c", "Rome", [{"role": "user", "content": "Capital of Spain?"}],
+                            {"episode": "e1", "role": "support", "time": 1.0})
+    pairs = preference_pairs(rewarded_judged_calls([call], [Feedback("e1", 0.0, correction="Madrid")]))
+    assert [(p.chosen, p.rejected) for p in pairs["support"]] == [("Madrid", "Rome")]
