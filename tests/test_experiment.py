@@ -16,9 +16,8 @@ from moot.loops import experiment as experiment_module
 from moot.evaluation.diversity import disagreements, pairwise_distances
 from moot.loops.experiment import Experiment, aggregate, report_experiment, run_experiment
 
-FILE = """
-name = "tiny"
-seeds = [0, 1]
+# The settings of a tiny experiment on the tiny model (a format string: {model_dir}).
+TINY_SETTINGS = """
 [settings]
 level = "sum1"
 iterations = 1
@@ -28,7 +27,8 @@ model_dir = "{model_dir}"
 concurrency = 2
 backend = {{ dtype = "float32" }}
 debate = {{ n_agents = 2, n_rounds = 1, temperature = 0.0, max_tokens = 3 }}
-[[arms]]
+"""
+FILE = 'name = "tiny"\nseeds = [0, 1]' + TINY_SETTINGS + """[[arms]]
 name = "Base only"
 iterations = 0
 [[arms]]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from test_experiment import TINY_SETTINGS
 
 from moot.training import AdapterManifest, NotEnoughData, TrainingExample
 from moot.training.lora_training import LoraTrainingConfig
@@ -23,19 +24,7 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # A loopback cluster of this test alone: no token to share between its processes.
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
-FILE = """
-name = "on-ray"
-seeds = [0]
-[settings]
-level = "sum1"
-iterations = 1
-sizes = {{ train = 4, validation = 2, test = 3 }}
-gate_problems = 0
-model_dir = "{model_dir}"
-concurrency = 2
-backend = {{ dtype = "float32" }}
-lora = {{ max_steps = 1, rank = 4, alpha = 8 }}
-debate = {{ n_agents = 2, n_rounds = 1, temperature = 0.0, max_tokens = 3 }}
+FILE = 'name = "on-ray"\nseeds = [0]' + TINY_SETTINGS + """lora = {{ max_steps = 1, rank = 4, alpha = 8 }}
 [[arms]]
 name = "Debate, trained"
 """
