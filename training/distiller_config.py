@@ -22,7 +22,8 @@ class DistillerConfig:
         train_niceness: The training process's Unix nice level (0-19): when serving and
             training both want a core, serving gets it first, and training takes what is idle.
         yield_to_traffic: Pause the training process while serving has requests in flight
-            (see :mod:`moot.training.traffic_yield`); local training only.
+            (see :mod:`moot.training.traffic_yield`), when serving's threads and training's
+            together outnumber the cores; local training only.
         min_train_share: With ``yield_to_traffic``, the least share of time training runs
             under steady traffic, so that a distillation still finishes.
         train_on_ray: Send each distillation to the Ray cluster at this address (a training

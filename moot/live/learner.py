@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 import zlib
@@ -64,6 +65,14 @@ Curate = Callable[[list[ExperienceRecord], list[Feedback]], dict[str, list[Train
 def _reward_outcome(reward: float | None) -> dict[str, float]:
     """The outcome a reward function gives a record (nothing while it has no reward yet)."""
     return {} if reward is None else {"reward": reward}
+
+
+def _oversubscribed(train_threads: int) -> bool:
+    """Whether serving's threads and training's together outnumber the cores: only then does
+    training take cores that serving would use, and so yield to traffic."""
+    import torch
+
+    return torch.get_num_threads() + train_threads > (os.cpu_count() or 1)
 
 
 def _held_out(episode: str, share: float) -> bool:
@@ -115,7 +124,8 @@ class Learner:
                                rollback_window=self.settings.rollback_window, rollback_z=self.settings.rollback_z,
                                run_id=run_id)
         engine = getattr(pool.backend, "engine", None)  # an in-process engine serves on this machine's cores
-        busy = (lambda: engine.in_flight > 0) if hasattr(engine, "in_flight") else None
+        busy = (lambda: engine.in_flight > 0) \
+            if hasattr(engine, "in_flight") and _oversubscribed(self.settings.train_threads) else None
         self.distiller = Distiller(self.settings, self.run_dir / "adapters", base_model_dir, cancel=self._stop, busy=busy)
         self.library = library or ExperienceLibrary(self.run_dir / "library")
         self.gate = gate
