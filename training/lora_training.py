@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from moot.nodes.serving.adapter_registry import check_role_name
 from moot.nodes.serving.adapter_validation import base_fingerprint
 from moot.nodes.serving.embedded_model import model_name
+from moot.nodes.serving.transformers_warnings import quiet_checkpointing_deprecation
 from moot.nodes.serving.compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 
 from .adapter_manifest import AdapterManifest
@@ -98,14 +97,6 @@ class LoraTrainingConfig:
         return self.objective != "sft" or any(o != "sft" for o in self.role_objectives.values())
 
 
-@contextmanager
-def _quiet_checkpointing_deprecation() -> Iterator[None]:
-    # transformers deprecates the gradient_checkpointing names that trl still uses.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
-        yield
-
-
 class NotEnoughData(ValueError):
     """A role has no training examples; its adapter is left as it was."""
 
@@ -169,7 +160,7 @@ def train_lora_adapter(
         shutil.rmtree(leftover, ignore_errors=True)
     scratch.mkdir(parents=True)
     if init_adapter is not None:
-        with _quiet_checkpointing_deprecation():
+        with quiet_checkpointing_deprecation():
             model, lora = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     else:
         lora = LoraConfig(
@@ -179,7 +170,7 @@ def train_lora_adapter(
             target_modules=config.target_modules,
             task_type="CAUSAL_LM",
         )
-    with _quiet_checkpointing_deprecation():
+    with quiet_checkpointing_deprecation():
         trainer = build_trainer(objective, model, tokenizer, examples, str(scratch), config,
                                 bf16=dtype_name(compute) == "bfloat16", peft_config=lora)
     # With tqdm off the trainer prints every log dict; progress goes through on_step instead.
@@ -199,7 +190,7 @@ def train_lora_adapter(
     # Everything is written beside the target and renamed into place once complete, manifest
     # included, so a kill mid-write never leaves a folder that a pool would take for an adapter.
     try:
-        with _quiet_checkpointing_deprecation():
+        with quiet_checkpointing_deprecation():
             result = trainer.train()
             # DPO and KTO keep a frozen copy of the starting adapter as their reference ("ref"):
             # only the trained one is the result.

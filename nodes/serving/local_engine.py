@@ -33,6 +33,7 @@ from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
 from .prefix_sharing import PrefixCache
+from .transformers_warnings import quiet_checkpointing_deprecation
 from .embedded_model import model_name
 from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, reply_text
 
@@ -196,10 +197,11 @@ class LocalEngine:
             # the base's compute type, or every adapted layer runs a float32 side path and casts.
             same_dtype = {"adapter_name": name, "autocast_adapter_dtype": False}
             try:
-                if isinstance(self.model, PeftModel):
-                    self.model.load_adapter(str(path), **same_dtype)
-                else:
-                    self.model = PeftModel.from_pretrained(self.model, str(path), **same_dtype).eval()
+                with quiet_checkpointing_deprecation():
+                    if isinstance(self.model, PeftModel):
+                        self.model.load_adapter(str(path), **same_dtype)
+                    else:
+                        self.model = PeftModel.from_pretrained(self.model, str(path), **same_dtype).eval()
             except BaseException:
                 self._undo_load(before, name)
                 raise
