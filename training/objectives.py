@@ -35,7 +35,6 @@ def check_data(objective: Objective, data: Sequence[TrainingData]) -> None:
 
 
 def _rows(objective: Objective, data: Sequence[TrainingData]) -> list[dict[str, Any]]:
-    check_data(objective, data)
     if objective == "dpo":
         return [{"prompt": p.prompt, "chosen": _reply(p.chosen), "rejected": _reply(p.rejected)} for p in data]  # type: ignore[union-attr]
     if objective == "kto":
@@ -45,7 +44,7 @@ def _rows(objective: Objective, data: Sequence[TrainingData]) -> list[dict[str, 
 
 def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequence[TrainingData], scratch: str,
                   config: LoraTrainingConfig, bf16: bool, peft_config: Any) -> Any:
-    """The trl trainer for ``objective`` over ``data``, writing only to ``scratch``."""
+    """The trl trainer for ``objective`` over ``data`` (checked by :func:`check_data`), writing only to ``scratch``."""
     from datasets import Dataset
 
     common = dict(

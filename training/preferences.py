@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal, get_args
 
 from .examples import TrainingExample
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 Objective = Literal["sft", "dpo", "kto"]
 """What an adapter learns: kept replies (SFT), good-over-bad pairs (DPO), or replies marked good or bad (KTO)."""
 
-OBJECTIVES: tuple[Objective, ...] = ("sft", "dpo", "kto")
+OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
 
 
 @dataclass(frozen=True)

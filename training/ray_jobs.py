@@ -45,11 +45,11 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _train_remotely(args: tuple, kwargs: dict[str, Any]) -> tuple[AdapterManifest, dict[str, bytes]]:
+def _train_remotely(base_model_dir: str, examples: list[TrainingData],
+                    kwargs: dict[str, Any]) -> tuple[AdapterManifest, dict[str, bytes]]:
     """Runs on the training node: train into a scratch folder, return the manifest and the adapter's files."""
     from .lora_training import train_lora_adapter
 
-    base_model_dir, examples, _ = args
     with tempfile.TemporaryDirectory(prefix="moot-ray-job-") as scratch:
         folder = Path(scratch) / "adapter"
         manifest = train_lora_adapter(base_model_dir, examples, folder, **kwargs)
@@ -83,7 +83,7 @@ class RayTrainingWorker:
         """
         ray = connect(self.address)
         job = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_train_remotely).remote(
-            (str(base_model_dir), list(examples), str(output_dir)),
+            str(base_model_dir), list(examples),
             {"role": role, "iteration": iteration, "config": config,
              "init_adapter": str(init_adapter) if init_adapter else None})
         waited = 0.0
@@ -118,5 +118,3 @@ def _write_into_place(output_dir: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
     shutil.rmtree(output_dir, ignore_errors=True)
     partial.rename(output_dir)
-
-

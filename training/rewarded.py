@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .examples import TrainingExample, example_of
 from .preferences import JudgedExample, judged, same_prompt
@@ -78,21 +78,12 @@ def rewarded_training_sets(records: Iterable[ExperienceRecord], feedback: Iterab
         >>> [e.completion for e in sets["support"]]
         ['Paris', 'Madrid']
     """
-    feedback = list(feedback)
-    records = [r for r in records if r["role"] is not None and r["error"] is None]
-    rewards = episode_rewards(records, feedback)
-    corrections = {row.episode: row.correction for row in sorted(feedback, key=lambda f: f.time) if row.correction}
-    episodes: dict[str, list[ExperienceRecord]] = defaultdict(list)
-    for record in records:
-        episodes[str(record["episode"])].append(record)
     sets: dict[str, list[TrainingExample]] = defaultdict(list)
-    for episode, calls in episodes.items():
-        calls.sort(key=lambda r: (float(r["time"] or 0.0), r.id))
-        passed = rewards.get(episode, float("-inf")) >= keep.min_reward
+    for calls, passed, correction in _episodes(records, feedback, keep):
         for index, record in enumerate(calls):
             example = example_of(record)
-            if index == len(calls) - 1 and episode in corrections:
-                sets[example.role].append(TrainingExample(record.id, example.role, example.prompt, corrections[episode]))
+            if index == len(calls) - 1 and correction is not None:
+                sets[example.role].append(TrainingExample(record.id, example.role, example.prompt, correction))
             elif passed:
                 sets[example.role].append(example)
     return dict(sets)
@@ -110,20 +101,27 @@ def rewarded_judged_calls(records: Iterable[ExperienceRecord], feedback: Iterabl
         >>> [(c.completion, c.good) for c in rewarded_judged_calls([call], [Feedback("e1", 0.0, correction="Madrid")])]
         [('Rome', False), ('Madrid', True)]
     """
+    judged_calls = []
+    for calls, passed, correction in _episodes(records, feedback, keep):
+        for index, record in enumerate(calls):
+            corrected = index == len(calls) - 1 and correction is not None
+            judged_calls.append(judged(record, passed and not corrected, same_prompt(record)))
+            if corrected:
+                judged_calls.append(JudgedExample(record.id, str(record["role"]), record.messages, correction, True,
+                                                  same_prompt(record)))
+    return judged_calls
+
+
+def _episodes(records: Iterable[ExperienceRecord], feedback: Iterable[Feedback],
+              keep: RewardFilter) -> Iterator[tuple[list[ExperienceRecord], bool, str | None]]:
+    """Each episode's learnable calls in time order, whether its reward passes ``keep``, and its latest correction."""
     feedback = list(feedback)
     records = [r for r in records if r["role"] is not None and r["error"] is None]
     rewards = episode_rewards(records, feedback)
     corrections = {row.episode: row.correction for row in sorted(feedback, key=lambda f: f.time) if row.correction}
-    last = {}
-    for record in sorted(records, key=lambda r: (float(r["time"] or 0.0), r.id)):
-        last[str(record["episode"])] = record
-    calls = []
+    episodes: dict[str, list[ExperienceRecord]] = defaultdict(list)
     for record in records:
-        episode = str(record["episode"])
-        corrected = episode in corrections and last[episode] is record
-        calls.append(judged(record, not corrected and rewards.get(episode, float("-inf")) >= keep.min_reward,
-                            same_prompt(record)))
-        if corrected:
-            calls.append(JudgedExample(record.id, str(record["role"]), record.messages, corrections[episode], True,
-                                       same_prompt(record)))
-    return calls
+        episodes[str(record["episode"])].append(record)
+    for episode, calls in episodes.items():
+        calls.sort(key=lambda r: (float(r["time"] or 0.0), r.id))
+        yield calls, rewards.get(episode, float("-inf")) >= keep.min_reward, corrections.get(episode)

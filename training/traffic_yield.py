@@ -48,7 +48,6 @@ class TrafficYield:
         self._done = threading.Event()
         self._ticked = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="moot-traffic-yield", daemon=True)
-        self.paused_s = 0.0
 
     @property
     def paused(self) -> bool:
@@ -77,8 +76,6 @@ class TrafficYield:
             else:
                 self._resume()
             self._ran.append(not self.paused)
-            if self.paused:
-                self.paused_s += self.period_s
             with self._ticked:
                 self._ticked.notify_all()
 

@@ -65,17 +65,6 @@ def _sample(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
     return chosen
 
 
-def _left_pad_layer(layer: tuple[torch.Tensor, torch.Tensor] | None, width: int,
-                    like: list[tuple[int, KeysValues | None]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One group's cached keys and values of a layer, left-padded with zeros to ``width`` tokens (none: all zeros)."""
-    if layer is None:
-        sample = next(layers for _, layers in like if layers)[0][0]
-        zeros = sample.new_zeros(1, sample.shape[1], width, sample.shape[3])
-        return zeros, zeros
-    keys, values = layer
-    return _left_pad(keys, width, 2), _left_pad(values, width, 2)
-
-
 def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     missing = length - tensor.shape[dim]
     if missing == 0:
@@ -179,8 +168,8 @@ class ContinuousBatcher:
         output = self._forward(rows, input_ids=inputs["input_ids"], attention_mask=mask,
                                position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=DynamicCache())
         if cache_prefixes:
-            for i, (row, prompt) in enumerate(zip(rows, prompts)):
-                self._cache_prefix(row.request.adapter, prompt[:-1], output.cache, i, mask[i])
+            self._cache_prefixes([(row.request.adapter, prompt[:-1]) for row, prompt in zip(rows, prompts)],
+                                 output.cache, mask)
         return output, mask, sum(map(len, prompts))
 
     def _prefill_shared(self, rows: list[_Row], prompts: list[list[int]], plan: PrefixPlan,
@@ -194,10 +183,12 @@ class ContinuousBatcher:
         cached_width = max(length for length, _ in hits)
         cache, cached_mask = DynamicCache(), torch.zeros(len(groups), cached_width, dtype=torch.long)
         if cached_width:
-            for layer in range(len(next(layers for _, layers in hits if layers))):
-                keys, values = zip(*[_left_pad_layer(layers[layer] if layers else None, cached_width, like=hits)
-                                     for _, layers in hits])
-                cache.update(torch.cat(keys), torch.cat(values), layer)
+            found = next(layers for _, layers in hits if layers)
+            for layer, (keys, _) in enumerate(found):
+                nothing = (keys[:, :, :0],) * 2  # a group with nothing cached: all padding
+                padded = [[_left_pad(t, cached_width, 2) for t in (layers[layer] if layers else nothing)]
+                          for _, layers in hits]
+                cache.update(torch.cat([k for k, _ in padded]), torch.cat([v for _, v in padded]), layer)
             for g, (length, _) in enumerate(hits):
                 cached_mask[g, cached_width - length:] = 1
         heads = engine.pad([prompts[g.first_row][length:g.length] for g, (length, _) in zip(groups, hits)])
@@ -208,9 +199,8 @@ class ContinuousBatcher:
                                    attention_mask=head_mask,
                                    position_ids=(head_mask.cumsum(-1) - 1).clamp(min=0)[:, cached_width:],
                                    cache=cache, use_cache=True, logits_to_keep=1).cache
-        for g, group in enumerate(groups):
-            self._cache_prefix(rows[group.first_row].request.adapter, prompts[group.first_row][:group.length], cache, g,
-                               head_mask[g])
+        self._cache_prefixes([(rows[g.first_row].request.adapter, prompts[g.first_row][:g.length]) for g in groups],
+                             cache, head_mask)
         # Each group's cache copied to its rows; pass 2: each row's own rest (its padding sits
         # between its prefix and its rest, masked out).
         index = torch.tensor(plan.row_group, dtype=torch.long)
@@ -223,12 +213,16 @@ class ContinuousBatcher:
                                cache=cache)
         return output, mask, computed + sum(len(p) - groups[g].length for p, g in zip(prompts, plan.row_group))
 
-    def _cache_prefix(self, adapter: str | None, tokens: list[int], cache: Any, row: int, mask: torch.Tensor) -> None:
-        """Keep row ``row``'s keys and values over its real tokens (``tokens``) in the engine's prefix cache."""
-        real = mask == 1
-        self.engine.prefix_cache.store(adapter, tokens, [(layer.keys[row:row + 1, :, real][:, :, :len(tokens)].clone(),
-                                                          layer.values[row:row + 1, :, real][:, :, :len(tokens)].clone())
-                                                         for layer in cache.layers])
+    def _cache_prefixes(self, prefixes: list[tuple[str | None, list[int]]], cache: Any, mask: torch.Tensor) -> None:
+        """Keep the keys and values of row i's real tokens, ``prefixes[i]`` (adapter, tokens), in the engine's
+        prefix cache. Only the rows the cache would keep are copied: the last ``max_entries`` long enough to store."""
+        store = self.engine.prefix_cache
+        kept = [(row, adapter, tokens) for row, (adapter, tokens) in enumerate(prefixes) if len(tokens) >= store.min_tokens]
+        for row, adapter, tokens in kept[len(kept) - store.max_entries:] if store.max_entries else []:
+            real = mask[row] == 1
+            store.store(adapter, tokens, [(layer.keys[row:row + 1, :, real][:, :, :len(tokens)].clone(),
+                                           layer.values[row:row + 1, :, real][:, :, :len(tokens)].clone())
+                                          for layer in cache.layers])
 
     def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, first: list[int]) -> None:
         for row, token in zip(rows, first):
