@@ -77,7 +77,8 @@ def test_a_resumed_live_run_serves_the_time_left_with_new_episode_ids(tiny_model
     assert report.traffic[:len(before)] == before  # the first attempt's requests are kept
     resumed = report.traffic[len(before):]
     assert resumed and min(r["start_s"] for r in resumed) >= served_before  # the timeline continues
-    assert max(r["start_s"] for r in report.traffic) < 60 * MINUTES  # no request starts after the minutes
+    # Start times are logged to 10 ms, so one submitted just before the deadline can read as on it.
+    assert max(r["start_s"] for r in report.traffic) <= 60 * MINUTES  # no request starts after the minutes
 
     run_id = json.loads((run_dir / "config.json").read_text())["run_id"]
     problems_per_episode, agent_calls = defaultdict(set), defaultdict(int)
