@@ -92,6 +92,7 @@ class RunOptions:
     request_timeout: float
     concurrency: int
     dtype: DtypeChoice
+    half_weights: bool
     api_key: Optional[str]
     resume: bool
     overwrite: bool
@@ -111,7 +112,7 @@ class RunOptions:
         if self.backend == "vllm" and not self.base_url:
             raise typer.BadParameter("the vllm backend needs --base-url (see `moot serve`)", param_hint="--base-url")
         return BackendConfig(self.backend, self.base_url, self.max_loras, self.max_lora_rank,
-                             self.request_timeout, self.dtype, self.api_key)
+                             self.request_timeout, self.dtype, self.api_key, self.half_weights)
 
     def run_config(self, run_dir: Path) -> dict[str, Any]:
         """The :class:`~moot.runs.config.RunConfig` fields these options set."""
@@ -140,6 +141,7 @@ _RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "request_timeout": (float, option(BackendConfig, "request_timeout_s", "--request-timeout", min=1.0)),
     "concurrency": (int, option(RunConfig, "concurrency", min=1)),
     "dtype": (DtypeChoice, option(BackendConfig, "dtype")),
+    "half_weights": (bool, option(BackendConfig, "half_weights", "--half-weights/--no-half-weights")),
     "api_key": (Optional[str], option(BackendConfig, "api_key", envvar="MOOT_API_KEY", show_default=False)),
     "resume": (bool, typer.Option(False, help="Continue the run in --run-dir at its first unfinished phase and episode.")),
     "overwrite": (bool, typer.Option(False, help="Clear --run-dir (and its records) if it holds another run.")),

@@ -60,7 +60,8 @@ def episode_id(split: str, label: str, iteration: int, item: str) -> str:
 def make_pool(backend: BackendConfig, base_model_dir: Path, adapters_root: Path | None = None) -> ModelPool:
     """A pool of the base model where ``backend`` says: in this process, or on a vLLM server."""
     if backend.backend == "local":
-        return LocalModelPool(LocalEngine.from_pretrained(base_model_dir, dtype=backend.dtype))
+        engine = LocalEngine.from_pretrained(base_model_dir, dtype=backend.dtype, half_weights=backend.half_weights)
+        return LocalModelPool(engine)
     if backend.backend == "vllm":
         if not backend.base_url:
             raise ValueError("the vllm backend needs --base-url, e.g. http://127.0.0.1:8000/v1 (see `moot serve`)")
