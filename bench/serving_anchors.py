@@ -26,7 +26,8 @@ moot's engine runs in-process (no HTTP), in float32 with and without its float16
 * 8 and 32 second-round debate prompts sent at once, 16 new tokens: wall time and processed
   (prompt + generated) tokens per second.
 
-Each engine runs alone (the others stopped), in the order given, twice; the better pass is kept.
+Each engine runs alone (the others stopped), in the order given, twice; the better pass is
+kept. Each pass sends new prompts, so no engine answers from a cache of the pass before.
 Writes ``results/serving-anchors/anchors.json`` and prints the table.
 
 Run: ``python bench/serving_anchors.py --llama-server PATH/llama-server --vllm-python .venv-vllm/bin/python``.
@@ -46,7 +47,9 @@ from typing import Callable
 
 import httpx
 
-STORY = [{"role": "user", "content": "Write a long story about a robot who learns to paint."}]
+STORIES = [[{"role": "user", "content": f"Write a long story about a robot who learns to {skill}."}]
+           for skill in ("paint", "cook", "sing", "swim")]
+PASSES = 2
 Generate = Callable[[list, int], list[tuple[int, int]]]  # prompts, new tokens -> (prompt, generated) tokens each
 
 
@@ -56,18 +59,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def workloads(generate: Generate, prompts: list, passes: int = 2) -> dict:
-    """The three workloads through ``generate``; the best of ``passes`` for each."""
-    generate(prompts[:2], 4)  # warm-up
+def workloads(generate: Generate, prompts: list) -> dict:
+    """The three workloads through ``generate``; the best of ``PASSES`` for each.
+
+    Every request of a run is new (its own story, its own debate prompt), so that no engine
+    answers from a cache of an earlier pass; what requests share within a pass (the system
+    prompt, a debate's question) each engine may reuse as it does by default.
+    """
+    fresh = iter(prompts)
+    generate([STORIES[-1]], 4)  # warm-up
     results: dict = {}
-    for _ in range(passes):
+    for story in STORIES[:PASSES]:
         started = time.perf_counter()
-        ((_, generated),) = generate([STORY], 64)
+        ((_, generated),) = generate([story], 64)
         rate = generated / (time.perf_counter() - started)
         results["one_stream_tok_s"] = max(results.get("one_stream_tok_s", 0.0), rate)
         for n in (8, 32):
             started = time.perf_counter()
-            counts = generate(prompts[:n], 16)
+            counts = generate([next(fresh) for _ in range(n)], 16)
             wall = time.perf_counter() - started
             if wall < results.get(f"{n}_wall_s", float("inf")):
                 results[f"{n}_wall_s"], results[f"{n}_processed_tok_s"] = wall, sum(p + g for p, g in counts) / wall
@@ -158,7 +167,7 @@ def main() -> None:
 
     from moot.nodes.serving.embedded_model import gguf_path
 
-    prompts = debate_round_prompts(32)
+    prompts = debate_round_prompts(PASSES * (8 + 32))
     args.out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
     rows["moot engine, float32"] = moot_engine(False, prompts)

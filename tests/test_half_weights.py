@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from moot.nodes import LocalEngine
 from moot.nodes.serving.transformers_warnings import quiet_checkpointing_deprecation
-from moot.nodes.serving.half_weights import HalfWeightLinear, half_weights_available, use_half_weights
+from moot.nodes.serving.half_weights import HalfWeightLinear, decoding, half_weights_available, use_half_weights
 
 pytestmark = pytest.mark.skipif(not half_weights_available(), reason="this torch build has no fbgemm")
 
@@ -24,7 +24,9 @@ def test_a_half_weight_layer_multiplies_by_the_float16_rounded_weight():
     with torch.inference_mode():
         rounded = torch.nn.functional.linear(x, layer.weight.half().float(), layer.bias)
         exact = layer(x)
-        got = half(x)
+        with decoding():
+            got = half(x)
+        assert torch.equal(half(x), exact)  # outside a decode step: the float32 weight itself
     assert torch.allclose(got, rounded, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(got, exact, rtol=1e-6, atol=1e-6)  # the copy, not the float32 weight, was used
     # With gradients on, the float32 weight is used and receives them.
@@ -62,13 +64,36 @@ def test_the_engine_serves_base_and_lora_rows_through_the_copies(tiny_model_dir,
     assert type(q_proj.lora_A["a"]) is torch.nn.Linear  # the adapter's own products stay float32
 
     ids = torch.tensor([half.prompt_ids([{"role": "user", "content": "What is 2 + 2?"}])] * 2)
-    logits = {name: engine.forward(["a", None], input_ids=ids).logits for name, engine in
-              (("plain", plain), ("half", half))}
+    assert torch.equal(half.forward(["a", None], input_ids=ids).logits,  # prefill: the float32 weights
+                       plain.forward(["a", None], input_ids=ids).logits)
+    with decoding():
+        logits = {name: engine.forward(["a", None], input_ids=ids).logits for name, engine in
+                  (("plain", plain), ("half", half))}
     scale = logits["plain"].abs().max()
     assert (logits["half"] - logits["plain"]).abs().max() < 1e-2 * scale
+    assert not torch.equal(logits["half"], logits["plain"])
     assert not torch.equal(logits["half"][0], logits["half"][1])  # the adapter row still differs from the base row
     for engine in (plain, half):
         engine.close()
+
+
+def test_only_the_batchers_decode_steps_use_the_copies(tiny_model_dir, monkeypatch):
+    from moot.nodes import SamplingParams
+    from moot.nodes.serving import half_weights
+
+    calls: list[tuple[int, bool]] = []
+    original = HalfWeightLinear.forward
+
+    def spy(self, x):
+        calls.append((x.shape[-2], half_weights._DECODING.get()))
+        return original(self, x)
+
+    monkeypatch.setattr(HalfWeightLinear, "forward", spy)
+    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    engine.generate([[{"role": "user", "content": "Count to ten."}]] * 2, SamplingParams(max_new_tokens=3, temperature=1.0, seed=0))
+    engine.close()
+    assert {length for length, copies in calls if copies} == {1}  # decode steps: one token per row
+    assert any(length > 1 for length, copies in calls) and not any(copies for length, copies in calls if length > 1)
 
 
 def test_bfloat16_models_keep_their_layers():

@@ -35,11 +35,9 @@ from typing import Any, Callable, ContextManager, Mapping, Sequence
 
 from .distiller_config import DistillerConfig
 from .examples import TrainingExample
-from .jobs import TrainingWorker, shared_worker
+from .jobs import OnStep, TrainingWorker, shared_worker
 from .traffic_yield import TrafficYield
 from .ray_jobs import RayTrainingWorker
-
-OnStep = Callable[[int, int, "float | None"], None]
 
 
 @dataclass(frozen=True)

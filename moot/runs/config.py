@@ -29,9 +29,9 @@ class BackendConfig:
         dtype: Compute type of the local engine and of training: ``auto`` (bfloat16 where the
             CPU has bf16 matrix units and a probe shows it faster, else float32), ``float32``
             or ``bfloat16``.
-        half_weights: The local engine multiplies by float16 copies of a float32 model's
-            weights: 1.4x the tokens per second, one stream or 32, for a relative error of about
-            2e-4 per product (x86 CPUs; see :mod:`~moot.nodes.serving.half_weights`).
+        half_weights: The local engine's decode steps multiply by float16 copies of a float32
+            model's weights: faster tokens for a relative error of about 2e-4 per product (x86
+            CPUs; see :mod:`~moot.nodes.serving.half_weights`).
     """
 
     backend: Backend = "local"

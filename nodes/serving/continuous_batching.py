@@ -21,6 +21,7 @@ import torch
 
 from .constrained_decoding import RowConstraint
 from .generation import Completion, GenerationRequest, cut_at_stop, reply_text
+from .half_weights import decoding
 from .prefix_sharing import KeysValues, PrefixPlan, plan_prefixes, solo_plan
 
 if TYPE_CHECKING:
@@ -242,8 +243,9 @@ class ContinuousBatcher:
     def _step(self) -> None:
         positions = self.mask.sum(dim=1, keepdim=True)
         self.mask = torch.cat([self.mask, torch.ones_like(self.pending)], dim=1)
-        output = self._forward(self.rows, input_ids=self.pending, attention_mask=self.mask, position_ids=positions,
-                               cache=self.cache)
+        with decoding():
+            output = self._forward(self.rows, input_ids=self.pending, attention_mask=self.mask, position_ids=positions,
+                                   cache=self.cache)
         self.cache = output.cache
         tokens = _sample(output.logits[:, -1, :], self.rows)
         for row, token in zip(self.rows, tokens):

@@ -1,28 +1,42 @@
-"""Float16 copies of a float32 model's weights for the engine's matrix products (fbgemm).
+"""Float16 copies of a float32 model's weights for the engine's decode steps (fbgemm).
 
 Decoding a few rows on a CPU is bound by reading the weights from memory, not by arithmetic:
 SmolLM2-135M's float32 weights are 540 MB per generated token. fbgemm's float16 linear keeps
 a packed float16 copy of each weight and computes in float32 (activations and accumulation
 stay float32), so each token reads half the bytes through a kernel faster than MKL's matrix-
 vector product. Measured on the 2-core AMD EPYC (AVX2) dev machine at SmolLM2's layer shapes:
-2.5x at 1 row, 1.7x at 16-64 rows, 0.9x at 1,024 rows. The relative error of one product is
-about 2e-4 (float16 keeps 11 significant bits; bfloat16 keeps 8).
+2.5x at 1 row, 1.7x at 16-64 rows, but 0.9x at 1,024 rows. So only decode steps (one new token
+per row, inside :func:`decoding`) use the copies; prefill keeps the float32 weights. The
+relative error of one product is about 2e-4 (float16 keeps 11 significant bits; bfloat16 8).
 
-Every product goes through the copy, whatever the number of rows, so that a request's
-numbers do not depend on what it was batched with. The float32 weights stay in place:
-peft, adapter validation and anything that trains read them, and any code that runs with
-gradients goes through them.
+Each phase always takes the same path, so a request's numbers do not depend on what it was
+batched with. The float32 weights stay in place: prefill, likelihoods, peft and adapter
+validation read them, and any code that runs with gradients goes through them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 import torch
 
 logger = logging.getLogger(__name__)
+
+_DECODING: ContextVar[bool] = ContextVar("moot_half_weights_decoding", default=False)
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Within this block (in this thread), :class:`HalfWeightLinear` layers multiply by their copies."""
+    token = _DECODING.set(True)
+    try:
+        yield
+    finally:
+        _DECODING.reset(token)
 
 
 @functools.cache
@@ -42,7 +56,7 @@ def half_weights_available() -> bool:
 
 
 class HalfWeightLinear(torch.nn.Linear):
-    """A ``torch.nn.Linear`` whose inference products use a packed float16 copy of its weight.
+    """A ``torch.nn.Linear`` whose decode products (inside :func:`decoding`) use a packed float16 copy of its weight.
 
     It shares the original's ``weight`` and ``bias`` parameters (a tied LM head stays tied);
     the copy is taken once, so the weights must not change afterwards.
@@ -52,7 +66,7 @@ class HalfWeightLinear(torch.nn.Linear):
         >>> half = HalfWeightLinear(layer)
         >>> half.weight is layer.weight
         True
-        >>> with torch.inference_mode():
+        >>> with torch.inference_mode(), decoding():
         ...     torch.allclose(half(torch.ones(3, 8)), layer(torch.ones(3, 8)), atol=1e-3)
         True
     """
@@ -65,7 +79,7 @@ class HalfWeightLinear(torch.nn.Linear):
         self.packed = torch.ops.quantized.linear_prepack_fp16(linear.weight.detach(), bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != torch.float32 or (torch.is_grad_enabled() and self.weight.requires_grad):
+        if not _DECODING.get() or x.dtype != torch.float32 or (torch.is_grad_enabled() and self.weight.requires_grad):
             return super().forward(x)
         return torch.ops.quantized.linear_dynamic_fp16(x, self.packed)
 
