@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -15,8 +17,9 @@ QUESTIONS = [[{"role": "user", "content": text}] for text in
 
 @pytest.fixture
 def engines(tiny_model_dir_each_seed):
-    """The same weights under both schedulers (float32: a row's arithmetic does not depend on its neighbours)."""
-    continuous = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32")
+    """The same weights under both schedulers (float32: a row's arithmetic does not depend on its neighbours;
+    no float16 copies, which only the continuous scheduler's decode steps would use)."""
+    continuous = LocalEngine.from_pretrained(tiny_model_dir_each_seed, dtype="float32", half_weights=False)
     return continuous, LocalEngine(continuous.model, continuous.tokenizer, scheduler="static")
 
 
@@ -103,3 +106,23 @@ def test_a_stop_string_ends_decoding_where_it_appears(engines):
     # The continuous scheduler stopped decoding there: the tokens after the stop were never made.
     (cut,) = continuous.generate(QUESTIONS[:1], SamplingParams(max_new_tokens=24, stop=(stop,)))
     assert cut.completion_tokens < full.completion_tokens
+
+
+def test_an_idle_worker_ends_and_frees_an_engine_nobody_holds(tiny_model_dir, monkeypatch):
+    from moot.nodes.serving import local_engine
+
+    monkeypatch.setattr(local_engine, "WORKER_IDLE_EXIT_S", 0.2)
+    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    params = SamplingParams(max_new_tokens=2)
+    engine.generate(QUESTIONS[:1], params)
+    first = engine._worker
+    time.sleep(1.0)
+    assert not first.is_alive() and engine._worker is None  # idle: its thread ended
+    assert engine.generate(QUESTIONS[:2], params)[1].completion_tokens > 0  # the next request starts another
+    freed = weakref.ref(engine)
+    del engine
+    deadline = time.monotonic() + 10
+    while freed() is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        gc.collect()
+    assert freed() is None

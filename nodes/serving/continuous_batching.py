@@ -86,7 +86,8 @@ class ContinuousBatcher:
         self.pending = torch.zeros(0, 1, dtype=torch.long)  # each row's last sampled token, not yet in the cache
 
     def run(self, requests: "queue.Queue[GenerationRequest | None]") -> None:
-        """Serve until a ``None`` arrives: admit what is queued, decode one step, retire finished rows.
+        """Serve until a ``None`` arrives (or the engine lets an idle worker end): admit what is
+        queued, decode one step, retire finished rows.
 
         After the ``None``, the rows already admitted are finished and the loop returns.
         """
@@ -102,7 +103,7 @@ class ContinuousBatcher:
                     elif waiting:
                         request = requests.get(timeout=self.engine.gather_window_s)
                     else:
-                        request = requests.get()
+                        request = self.engine.next_request(requests)
                 except queue.Empty:
                     break
                 if request is None:

@@ -41,6 +41,9 @@ from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingPar
 logger = logging.getLogger(__name__)
 
 _LIVE_ENGINES: "weakref.WeakSet[LocalEngine]" = weakref.WeakSet()
+# A worker thread idle this long ends (the next request starts another): while it waits it
+# holds its engine, so an engine that nobody else holds any more could never be freed.
+WORKER_IDLE_EXIT_S = 10.0
 
 
 @atexit.register
@@ -127,6 +130,7 @@ class LocalEngine:
         self._idle = threading.Condition()
         self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()  # None: stop the worker
         self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()  # a request is never queued for a worker that is ending
         self.generate_calls = 0
         self.min_shared_prefix = min_shared_prefix
         self.prefix_cache = PrefixCache(prefix_cache_entries, max(min_shared_prefix, 1))
@@ -145,10 +149,11 @@ class LocalEngine:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop the worker thread once it has served what is queued (also done at interpreter exit)."""
-        with self._lock:
+        with self._worker_lock:
             worker, self._worker = self._worker, None
-        if worker is not None and worker.is_alive():
-            self._queue.put(None)
+            if worker is not None and worker.is_alive():
+                self._queue.put(None)
+        if worker is not None:
             worker.join(timeout_s)
 
     @classmethod
@@ -312,8 +317,8 @@ class LocalEngine:
             if adapter is not None:
                 self._in_flight[adapter] += 1
                 request.future.add_done_callback(lambda _: self._answered(adapter))
-        self._queue.put(request)
-        with self._lock:
+        with self._worker_lock:
+            self._queue.put(request)
             if self._worker is None or not self._worker.is_alive():
                 if self.scheduler == "continuous":
                     target = partial(ContinuousBatcher(self).run, self._queue)
@@ -323,6 +328,19 @@ class LocalEngine:
                 self._worker.start()
         return request.future
 
+    def next_request(self, requests: "queue.Queue[GenerationRequest | None]") -> GenerationRequest | None:
+        """The next queued request, waiting for one; None when the worker thread is to end:
+        :meth:`close` asked it to, or nothing came for :data:`WORKER_IDLE_EXIT_S`."""
+        while True:
+            try:
+                return requests.get(timeout=WORKER_IDLE_EXIT_S)
+            except queue.Empty:
+                with self._worker_lock:
+                    if requests.empty():
+                        if self._worker is threading.current_thread():
+                            self._worker = None
+                        return None
+
     def _answered(self, adapter: str) -> None:
         with self._idle:
             self._in_flight[adapter] -= 1
@@ -330,7 +348,7 @@ class LocalEngine:
 
     def _serve_static(self) -> None:
         while True:
-            first = self._queue.get()
+            first = self.next_request(self._queue)
             if first is None:
                 return
             batch, stop = [first], False
