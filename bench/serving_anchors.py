@@ -47,6 +47,8 @@ from typing import Callable
 
 import httpx
 
+from moot.nodes.serving.vllm_server import wait_until_ready
+
 STORIES = [[{"role": "user", "content": f"Write a long story about a robot who learns to {skill}."}]
            for skill in ("paint", "cook", "sing", "swim")]
 PASSES = 2
@@ -100,25 +102,11 @@ def http_generate(base_url: str, model: str) -> Generate:
     return generate
 
 
-def wait_for(base_url: str, process: subprocess.Popen, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise RuntimeError(f"{base_url} not ready after {timeout_s:.0f} s")
-
-
 def served(command: list[str], base_url: str, model: str, prompts: list, log: Path, env: dict | None = None) -> dict:
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_for(base_url, process)
+        wait_until_ready(base_url, 600.0, process)
         return workloads(http_generate(base_url, model), prompts)
     finally:
         process.terminate()

@@ -87,7 +87,7 @@ class VLLMServerConfig:
 
 
 def wait_until_ready(base_url: str, timeout_s: float = 300.0, process: subprocess.Popen | None = None) -> None:
-    """Poll ``/v1/models`` until the server answers.
+    """Poll ``/v1/models`` until the OpenAI-compatible server answers (vLLM's, or any other).
 
     Raises:
         RuntimeError: if the process exits first or the timeout passes.
@@ -95,14 +95,14 @@ def wait_until_ready(base_url: str, timeout_s: float = 300.0, process: subproces
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the vLLM server exited with code {process.returncode} before it was ready")
+            raise RuntimeError(f"the server for {base_url} exited with code {process.returncode} before it was ready")
         try:
             if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1.0)
-    raise RuntimeError(f"the vLLM server at {base_url} was not ready after {timeout_s:.0f} s")
+    raise RuntimeError(f"the server at {base_url} was not ready after {timeout_s:.0f} s")
 
 
 def start_vllm_server(config: VLLMServerConfig, log_path: Path | None = None) -> subprocess.Popen:
