@@ -13,7 +13,7 @@ next. The run cycles through three kinds of window, in turn, several times:
 Each request is counted in the window it started in; a training window's job is cancelled
 when the window ends. Interleaving puts all three under the same drift of the machine.
 
-Run: ``python bench/latency_during_training.py --cycles 4 --window-s 45``; writes
+Run: ``python bench/latency_during_training.py --cycles 3 --window-s 120``; writes
 ``results/latency-during-training/latency.json`` and prints the table.
 """
 
@@ -107,8 +107,8 @@ def train_for(worker: TrainingWorker, seconds: float, output: Path, engine: Loca
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cycles", type=int, default=4, help="rounds of the three windows")
-    parser.add_argument("--window-s", type=float, default=45.0)
+    parser.add_argument("--cycles", type=int, default=3, help="rounds of the three windows")
+    parser.add_argument("--window-s", type=float, default=120.0)
     parser.add_argument("--users", type=int, default=2)
     parser.add_argument("--think-s", type=float, default=1.0, help="mean pause between a user's requests")
     parser.add_argument("--new-tokens", type=int, default=16)
