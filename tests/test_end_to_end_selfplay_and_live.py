@@ -20,7 +20,7 @@ pytestmark = pytest.mark.real_model
 
 def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     run_dir = tmp_path / "selfplay"
-    run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "2", "--iterations", "1", "--max-steps", "1",
+    run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "1", "--iterations", "1", "--max-steps", "1",
             "--warm-start-games", "2", "--max-tokens", "16", "--max-turns", "4", "--keep", "utility", "--utility-threshold", "-1000",
             # Under the action grammar every move is legal, so both seats have turns to learn from
             # (unconstrained, two warm-start games and one step leave the model without one valid move).
@@ -29,7 +29,7 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     pairings = {(r["pairing"], r["seat"]) for r in report["results"]}
     assert pairings == {("base vs base", "seller"), ("base vs base", "buyer"),
                         ("trained seller vs frozen base", "seller"), ("trained buyer vs frozen base", "buyer")}
-    assert all(r["games"] == 2 and 0.0 <= r["invalid_rate"] <= 1.0 for r in report["results"])
+    assert all(r["games"] == 1 and r["invalid_rate"] == 0.0 for r in report["results"])  # the grammar holds
     assert report["config"]["max_turns"] == 4
     turns = ExperienceLibrary(run_dir / "library").find(split="train")
     assert turns and all(r["node"] == "player" and r["valid"] for r in turns)
