@@ -26,8 +26,10 @@ import statistics
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
+from moot.loops.live import quantile
 from moot.nodes.serving import LocalEngine, SamplingParams
 from moot.nodes.serving.embedded_model import embedded_model_dir
 from moot.training.distiller_config import DistillerConfig
@@ -37,10 +39,6 @@ from moot.training.lora_training import LoraTrainingConfig
 from moot.training.traffic_yield import TrafficYield
 
 WINDOWS = ("idle", "training, yielding", "training, not yielding")
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 def questions(n: int = 64) -> list[list[dict[str, str]]]:
@@ -90,18 +88,15 @@ def train_for(worker: TrainingWorker, seconds: float, output: Path, engine: Loca
     timer.start()
     config = LoraTrainingConfig(max_steps=10_000, dtype="float32")
     yielding = (TrafficYield(lambda: worker.pid, lambda: engine.in_flight > 0, min_share) if engine is not None
-                else None)
+                else nullcontext())
     try:
-        if yielding:
-            yielding.__enter__()
-        worker.train(embedded_model_dir(), examples(), output, role="debater", config=config, cancel=cancel,
-                     on_step=lambda step, *_: steps.__setitem__(0, step))
+        with yielding:
+            worker.train(embedded_model_dir(), examples(), output, role="debater", config=config, cancel=cancel,
+                         on_step=lambda step, *_: steps.__setitem__(0, step))
     except TrainingCancelled:
         pass
     finally:
         timer.cancel()
-        if yielding:
-            yielding.__exit__(None, None, None)
     return steps[0]
 
 
@@ -133,13 +128,13 @@ def main() -> None:
                            "train_niceness": settings.train_niceness, "min_train_share": settings.min_train_share,
                            "serving_dtype": engine.dtype, "half_weights": engine.half_weights_in_use},
               "windows": {}}
-    idle_p95 = percentile(traffic.latencies["idle"], 95)
+    idle_p95 = quantile(traffic.latencies["idle"], 0.95)
     print("| window | requests | p50 s | p95 s | p95 / idle p95 | training steps per window |")
     print("|---|---|---|---|---|---|")
     for window in WINDOWS:
         values = traffic.latencies[window]
-        row = {"n": len(values), "p50_s": round(percentile(values, 50), 3), "p95_s": round(percentile(values, 95), 3),
-               "p95_ratio": round(percentile(values, 95) / idle_p95, 2), "steps": steps.get(window)}
+        row = {"n": len(values), "p50_s": round(quantile(values, 0.5), 3), "p95_s": round(quantile(values, 0.95), 3),
+               "p95_ratio": round(quantile(values, 0.95) / idle_p95, 2), "steps": steps.get(window)}
         result["windows"][window] = row
         print(f"| {window} | {row['n']} | {row['p50_s']} | {row['p95_s']} | {row['p95_ratio']} | "
               f"{statistics.mean(row['steps']) if row['steps'] else '-'} |")

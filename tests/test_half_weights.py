@@ -96,6 +96,12 @@ def test_only_the_batchers_decode_steps_use_the_copies(tiny_model_dir, monkeypat
     assert any(length > 1 for length, copies in calls) and not any(copies for length, copies in calls if length > 1)
 
 
+def test_the_static_scheduler_makes_no_copies(tiny_model_dir):
+    static = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32", scheduler="static")
+    assert not static.half_weights_in_use
+    assert not any(isinstance(module, HalfWeightLinear) for module in static.model.modules())
+
+
 def test_bfloat16_models_keep_their_layers():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4)).to(torch.bfloat16)
     model.dtype = torch.bfloat16

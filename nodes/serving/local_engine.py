@@ -35,7 +35,7 @@ from .continuous_batching import ContinuousBatcher
 from .prefix_sharing import PrefixCache
 from .transformers_warnings import quiet_checkpointing_deprecation
 from .embedded_model import model_name
-from .half_weights import use_half_weights
+from .half_weights import HalfWeightLinear, use_half_weights
 from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, reply_text
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ class LocalEngine:
         self.max_prompt_tokens, self.overlong, self.max_new_tokens_limit = max_prompt_tokens, overlong, max_new_tokens_limit
         self.scheduler = scheduler
         self.model = model.eval()
-        self.half_weights_in_use = half_weights and use_half_weights(self.model) > 0
+        if half_weights and scheduler == "continuous":  # the static scheduler never decodes through them
+            use_half_weights(self.model)
         self.max_lora_rank = max_lora_rank
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.allow_unverified_adapters = allow_unverified_adapters
@@ -136,6 +137,11 @@ class LocalEngine:
         self.prefix_cache = PrefixCache(prefix_cache_entries, max(min_shared_prefix, 1))
         self.prefill_tokens = self.prefill_tokens_saved = 0
         _LIVE_ENGINES.add(self)
+
+    @property
+    def half_weights_in_use(self) -> bool:
+        """Whether decode steps multiply by float16 weight copies (see ``half_weights``)."""
+        return self.scheduler == "continuous" and any(isinstance(m, HalfWeightLinear) for m in self.model.modules())
 
     @property
     def in_flight(self) -> int:
