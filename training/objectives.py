@@ -46,6 +46,9 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
                   config: LoraTrainingConfig, bf16: bool, peft_config: Any) -> Any:
     """The trl trainer for ``objective`` over ``data`` (checked by :func:`check_data`), writing only to ``scratch``."""
     from datasets import Dataset
+    from peft import PeftModel
+
+    from .labelled_positions import score_labelled_positions_only
 
     common = dict(
         # trl turns bf16 autocast on by default, whatever the CPU; moot decides from the machine.
@@ -80,4 +83,8 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
         from trl import SFTConfig, SFTTrainer
 
         args, trainer_class = SFTConfig(**common, **config.extra), SFTTrainer
-    return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=peft_config)
+    # the LM that trl gave its fused head: under PEFT, the base model
+    score_labelled_positions_only(trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model)
+    return trainer
