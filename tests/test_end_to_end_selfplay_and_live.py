@@ -20,8 +20,9 @@ pytestmark = pytest.mark.real_model
 
 def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     run_dir = tmp_path / "selfplay"
-    run_cli("selfplay", "sell-buy", "--games", "3", "--eval-games", "1", "--iterations", "1", "--max-steps", "1",
-            "--warm-start-games", "2", "--max-tokens", "16", "--max-turns", "4", "--keep", "utility", "--utility-threshold", "-1000",
+    run_cli("selfplay", "sell-buy", "--games", "2", "--eval-games", "1", "--iterations", "1", "--max-steps", "1",
+            "--max-examples", "2", "--warm-start-games", "2", "--max-tokens", "16", "--max-turns", "2", "--keep", "utility",
+            "--utility-threshold", "-1000",
             # Under the action grammar every move is legal, so both seats have turns to learn from
             # (unconstrained, two warm-start games and one step leave the model without one valid move).
             "--constrain-actions", "--run-dir", str(run_dir))
@@ -30,13 +31,13 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
     assert pairings == {("base vs base", "seller"), ("base vs base", "buyer"),
                         ("trained seller vs frozen base", "seller"), ("trained buyer vs frozen base", "buyer")}
     assert all(r["games"] == 1 and r["invalid_rate"] == 0.0 for r in report["results"])  # the grammar holds
-    assert report["config"]["max_turns"] == 4
+    assert report["config"]["max_turns"] == 2
     turns = ExperienceLibrary(run_dir / "library").find(split="train")
     assert turns and all(r["node"] == "player" and r["valid"] for r in turns)
     per_game = Counter(r["episode"] for r in turns)
-    assert len(per_game) == 3 and max(per_game.values()) <= 4  # --max-turns 4
+    assert len(per_game) == 2 and max(per_game.values()) <= 2  # --max-turns 2
     warm_start, *seats = report["training"]
-    assert warm_start["role"] == "warm-start" and warm_start["examples"] > 0 and warm_start["train_loss"] > 0
+    assert warm_start["role"] == "warm-start" and warm_start["examples"] == 2 and warm_start["train_loss"] > 0
     trained_roles = {t["role"] for t in seats if t.get("train_loss") is not None}
     valid_roles = {r["role"] for r in turns if r["valid"]}
     assert trained_roles == valid_roles == {"seller", "buyer"}  # every side that made a valid move learned from it

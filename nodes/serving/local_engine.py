@@ -29,6 +29,7 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 
 from .constrained_decoding import RowConstraint, ll_tokenizer
+from .adapter_routing import AdapterRouting
 from .adapter_validation import base_fingerprint, validate_adapter
 from .compute_dtype import DtypeChoice, dtype_name, resolve_dtype
 from .continuous_batching import ContinuousBatcher
@@ -36,7 +37,7 @@ from .prefix_sharing import PrefixCache
 from .transformers_warnings import quiet_checkpointing_deprecation
 from .embedded_model import model_name
 from .half_weights import HalfWeightLinear, use_half_weights
-from .generation import BASE_ADAPTER, Completion, GenerationRequest, SamplingParams, reply_text
+from .generation import Completion, GenerationRequest, SamplingParams, reply_text
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class LocalEngine:
         self.name = model_name(getattr(model.config, "_name_or_path", "") or "local")
         self.dtype = dtype_name(model.dtype)
         self._lock = threading.RLock()
+        self._routing = AdapterRouting()  # the LoRA layers' state: changed under _lock
         # Requests queued or running per adapter: an adapter is unloaded only once none is.
         self._in_flight: Counter[str] = Counter()
         self._retiring: set[str] = set()  # being unloaded: new requests for them are refused
@@ -222,6 +224,8 @@ class LocalEngine:
             except BaseException:
                 self._undo_load(before, name)
                 raise
+            finally:
+                self._routing.forget()
             self.prefix_cache.forget(name)  # a name used before may hold prefixes of other weights
 
     def _undo_load(self, before: Any, name: str) -> None:
@@ -269,6 +273,7 @@ class LocalEngine:
             if name not in self.adapters:
                 raise KeyError(f"adapter {name!r} is not loaded")
             self.prefix_cache.forget(name)
+            self._routing.forget()
             if len(self.adapters) == 1:
                 # peft refuses to delete the last adapter; unwrap to the untouched base.
                 self.model = self.model.unload().eval()
@@ -430,7 +435,7 @@ class LocalEngine:
         """
         with self._lock, torch.inference_mode():
             if self.adapters:
-                inputs["adapter_names"] = [adapter or BASE_ADAPTER for adapter in adapters]
+                inputs.update(self._routing.options(self.model, adapters))
             return self.model(**inputs)
 
     def _generate_padded(
@@ -452,7 +457,7 @@ class LocalEngine:
             options.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         with self._lock, torch.inference_mode():
             if self.adapters:
-                options["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
+                options.update(self._routing.options(self.model, adapters))
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             output = self.model.generate(**inputs, **options)
