@@ -22,7 +22,7 @@ def test_improve_debate_runs_end_to_end_on_the_embedded_model(tmp_path):
         "improve", "debate", "--task", "arithmetic", "--level", "sum1", "--iterations", "1",
         "--agents", "2", "--rounds", "2", "--temperature", "0", "--max-tokens", "8",
         "--train-size", "8", "--validation-size", "2", "--test-size", "4",
-        "--max-steps", "1", "--max-examples", "8", "--gate-problems", "0", "--run-dir", str(run_dir),
+        "--max-steps", "1", "--max-examples", "2", "--gate-problems", "0", "--run-dir", str(run_dir),
     ])
     assert result.exit_code == 0, result.output
     report = json.loads((run_dir / "report.json").read_text())
@@ -59,7 +59,7 @@ def run_cli(*args: str) -> None:
 
 SHORT = ("--task", "arithmetic", "--level", "sum1", "--temperature", "0", "--train-size", "6", "--validation-size", "2",
          "--gate-problems", "0",
-         "--test-size", "3", "--max-steps", "1", "--max-examples", "4")
+         "--test-size", "3", "--max-steps", "1", "--max-examples", "2")
 
 
 @pytest.mark.parametrize("protocol", ["chain", "critique"])

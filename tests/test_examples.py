@@ -20,7 +20,7 @@ def run(script: str, *args: str) -> str:
 
 
 def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
-    out = run("support_bot.py", "--chats", "16", "--max-steps", "2", "--run-dir", str(tmp_path))
+    out = run("support_bot.py", "--chats", "16", "--max-steps", "1", "--run-dir", str(tmp_path))
     assert "thumbs-up rate" in out
     state = json.loads((tmp_path / "learner.json").read_text())
     assert state["versions"], "no distillation ran"  # 16 chats, every 8 kept (thumbs-up or corrected)
@@ -30,7 +30,7 @@ def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
 def test_a_user_composed_team_is_improved_by_moots_improve_loop(tmp_path):
     # One-digit sums: the base team gets about half right, so some episodes are rewarded.
     out = run("planner_solver_checker.py", "--level", "sum1", "--train", "8", "--validation", "4", "--test", "4",
-              "--max-steps", "2", "--run-dir", str(tmp_path))
+              "--max-steps", "1", "--run-dir", str(tmp_path))
     assert "team before:" in out and "team after:" in out and "(n=4)" in out
     report = json.loads((tmp_path / "report.json").read_text())
     trained = {e["role"] for e in report["training"] if e.get("train_loss") is not None}

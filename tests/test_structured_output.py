@@ -37,6 +37,19 @@ def test_structured_output_is_valid_by_construction(engine):
     assert all(isinstance(r, Verdict) and 0 <= r.answer <= 99 for r in replies)
 
 
+class Note(BaseModel):
+    title: str
+    body: str
+
+
+def test_free_strings_stay_within_the_models_limit(engine):
+    # A random model at temperature 1 rarely closes a string by itself: the limit closes it.
+    structured = LocalChatModel(engine=engine, temperature=1.0, max_string_chars=6).with_structured_output(Note)
+    notes = [structured.invoke(f"Note {i}") for i in range(3)]
+    assert all(len(n.title) <= 6 and len(n.body) <= 6 for n in notes)
+    assert any(len(n.title) == 6 or len(n.body) == 6 for n in notes)  # reached, so it is what stopped them
+
+
 def test_each_row_of_a_mixed_batch_follows_its_own_grammar(engine):
     chat = LocalChatModel(engine=engine, max_tokens=40, temperature=1.0)
     json_reply = chat.with_structured_output({"type": "object", "properties": {"n": {"enum": [1, 2, 3]}},

@@ -35,12 +35,13 @@ class Grammar:
     text: str
 
     @classmethod
-    def json_schema(cls, schema: dict[str, Any]) -> "Grammar":
-        """Replies that are JSON valid against ``schema``, each free string at most
-        :data:`MAX_STRING_CHARS` characters (see :func:`bounded_strings`)."""
+    def json_schema(cls, schema: dict[str, Any], max_string_chars: int | None = None) -> "Grammar":
+        """Replies that are JSON valid against ``schema``, each free string at most ``max_string_chars``
+        characters (default :data:`MAX_STRING_CHARS`; see :func:`bounded_strings`)."""
         import llguidance
 
-        return cls(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(bounded_strings(schema)),
+        bounded = bounded_strings(schema, max_string_chars or MAX_STRING_CHARS)
+        return cls(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(bounded),
                                                                  defaults=_JSON_OPTIONS))
 
     @classmethod

@@ -21,7 +21,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field
 
 from .adapter_registry import AdapterRegistry
-from .constrained_decoding import Grammar, closed_objects
+from .constrained_decoding import MAX_STRING_CHARS, Grammar, closed_objects
 from .generation import Completion
 from .local_engine import LocalEngine, SamplingParams
 
@@ -55,6 +55,9 @@ class LocalChatModel(BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = None
     """Strings that end every reply (a call's own ``stop`` replaces them); decoding stops there."""
+    max_string_chars: int = Field(default=MAX_STRING_CHARS, ge=1)
+    """Longest free string (one without ``maxLength``, pattern or format) in a structured reply or
+    tool call's arguments: each character is decode time, and a small model may never stop one."""
 
     @property
     def _llm_type(self) -> str:
@@ -172,7 +175,7 @@ class LocalChatModel(BaseChatModel):
             json_schema = schema  # a JSON schema already (it needs no title, unlike a function's)
         else:
             json_schema = convert_to_json_schema(schema)
-        grammar = Grammar.json_schema(closed_objects(json_schema))
+        grammar = Grammar.json_schema(closed_objects(json_schema), self.max_string_chars)
         tracing = {"kwargs": {"method": method, "strict": strict}, **({"schema": schema} if schema is not None else {})}
         model = self.bind(grammar=grammar, response_schema=None if schema is None else json_schema,
                           ls_structured_output_format=tracing, max_tokens=self._structured_budget())
@@ -202,7 +205,7 @@ class LocalChatModel(BaseChatModel):
         calls = [{"type": "object", "properties": {"name": {"const": s["name"]}, "arguments": {
                       "additionalProperties": False, **s.get("parameters", {"type": "object"})}},
                   "required": ["name", "arguments"], "additionalProperties": False} for s in specs]
-        grammar = Grammar.json_schema(calls[0] if len(calls) == 1 else {"anyOf": calls})
+        grammar = Grammar.json_schema(calls[0] if len(calls) == 1 else {"anyOf": calls}, self.max_string_chars)
         return self.bind(grammar=grammar, tools=specs, **{"max_tokens": self._structured_budget(), **kwargs})
 
     def _structured_budget(self) -> int:
