@@ -47,7 +47,7 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
 
 def test_a_short_live_session_distils_gates_and_swaps_without_failing_a_request(tmp_path):
     run_dir = tmp_path / "live"
-    run_cli("live", "debate", "--level", "sum1", "--minutes", "0.5", "--traffic-concurrency", "4", "--every", "4",
+    run_cli("live", "debate", "--level", "sum1", "--minutes", "0.3", "--traffic-concurrency", "4", "--every", "2",
             "--gate-problems", "4", "--train-size", "40", "--validation-size", "8", "--test-size", "4",
             "--finish-distillation", "--max-steps", "1", "--max-examples", "2", "--epochs", "1", "--run-dir", str(run_dir))
     report = json.loads((run_dir / "live.json").read_text())
