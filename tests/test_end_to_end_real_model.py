@@ -57,9 +57,8 @@ def run_cli(*args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-SHORT = ("--task", "arithmetic", "--level", "sum1", "--temperature", "0", "--train-size", "6", "--validation-size", "2",
-         "--gate-problems", "0",
-         "--test-size", "3", "--max-steps", "1", "--max-examples", "2")
+SHORT = ("--task", "arithmetic", "--level", "sum1", "--temperature", "0", "--train-size", "4", "--validation-size", "2",
+         "--gate-problems", "0", "--test-size", "2", "--max-steps", "1", "--max-examples", "2")
 
 
 @pytest.mark.parametrize("protocol", ["chain", "critique"])

@@ -49,7 +49,7 @@ def test_a_short_live_session_distils_gates_and_swaps_without_failing_a_request(
     run_dir = tmp_path / "live"
     run_cli("live", "debate", "--level", "sum1", "--minutes", "0.3", "--traffic-concurrency", "4", "--every", "2",
             "--gate-problems", "4", "--train-size", "40", "--validation-size", "8", "--test-size", "4",
-            "--finish-distillation", "--max-steps", "1", "--max-examples", "2", "--epochs", "1", "--run-dir", str(run_dir))
+            "--finish-distillation", "--train-niceness", "0", "--max-steps", "1", "--max-examples", "2", "--epochs", "1", "--run-dir", str(run_dir))
     report = json.loads((run_dir / "live.json").read_text())
     accuracy = [s["name"] for s in report["scores"] if s["name"].startswith("debate")]
     assert accuracy == ["debate (first version)", "debate (final version)"]

@@ -30,7 +30,8 @@ class AlwaysPass:
 
 
 def settings(**changes) -> LearnerConfig:
-    return replace(LearnerConfig(lora=FAST, poll_s=0.1, gate_share=0.0, replay_share=0.0), **changes)
+    # nice 0: these tests check what a distillation does, and share 2 cores with the rest of the suite
+    return replace(LearnerConfig(lora=FAST, poll_s=0.1, gate_share=0.0, replay_share=0.0, train_niceness=0), **changes)
 
 
 def make_app(pool):

@@ -176,7 +176,7 @@ def test_the_learner_gates_and_promotes_through_the_servers_runtime_loading(vllm
 
     pool = VLLMModelPool(vllm_url, max_loras=2, max_lora_rank=16, adapters_root=tmp_path / "run" / "adapters")
     examples = [TrainingExample(f"m-{i}", "fruit", QUESTION, "MANGO") for i in range(4)]
-    settings = LearnerConfig(lora=LoraTrainingConfig(rank=8, alpha=16, max_steps=2, batch_size=4))
+    settings = LearnerConfig(lora=LoraTrainingConfig(rank=8, alpha=16, max_steps=2, batch_size=4), train_niceness=0)
     refusing = Scripted(candidate_wins=False)
     learner = Learner(pool, tmp_path / "run", config=settings, gate=refusing)
     refused = learner.distill("fruit", examples)
