@@ -19,8 +19,8 @@ TINY_MODEL_SEEDS = (0, 1)
 
 # The slowest files run first, so that the test processes start on them and the short ones fill in
 # around them (``make test`` gives each process whole files).
-SLOWEST_FIRST = ("test_langchain_standard.py", "test_examples.py", "test_end_to_end_real_model.py", "test_ray.py",
-                 "test_end_to_end_selfplay_and_live.py", "test_servers.py")
+SLOWEST_FIRST = ("test_examples.py", "test_servers.py", "test_end_to_end_real_model.py", "test_langchain_standard.py",
+                 "test_end_to_end_selfplay_and_live.py", "test_ray.py", "test_learner.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
