@@ -11,6 +11,8 @@ positions costs 0.6 s (measured on this project's 2-core machine).
 :func:`score_labelled_positions_only` wraps the forward trl installed: on a CPU it runs the
 backbone, projects the labelled positions alone, and returns trl's own output type with the
 same fields, so the trainers' losses and metrics are unchanged. Elsewhere it defers to trl.
+It scores at temperature 1, as trl's SFT, DPO and KTO trainers do (moot installs it for those
+three only, in :func:`~moot.training.objectives.build_trainer`).
 
 Examples:
     >>> import torch
