@@ -65,3 +65,15 @@ def test_the_layers_follow_adapters_loaded_and_dropped(tiny_model_dir, adapters)
     engine.unload_adapter("banana")  # ... the last adapter goes: the model is unwrapped
     engine.load_adapter("banana", adapters[1])  # and wrapped again, its layers on
     assert torch.equal(logits(engine, [None]), logits(plain, [None]))
+
+
+def test_an_adapter_may_be_called_anything(tiny_model_dir, adapters):
+    # a name equal to one of the routing's own markers must still switch the layers on
+    apple = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    apple.load_adapter("apple", adapters[0])
+    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    engine.load_adapter("unknown", adapters[0])
+    engine.load_adapter("mixed batch", adapters[1])
+    logits(engine, [None])  # layers off; the next load forgets that
+    engine.load_adapter("spare", adapters[1])
+    assert torch.equal(logits(engine, ["unknown"]), logits(apple, ["apple"]))

@@ -4,8 +4,8 @@ peft serves a batch whose rows use different adapters (``adapter_names``) by hoo
 LoRA layer for the call and splitting each layer's input by adapter. On SmolLM2 that costs
 more than the model itself: one stream decodes 13.3 tokens/s with no adapter loaded, 8.4 once
 an adapter is loaded (a base row), 5.7 through the adapter; with this routing 13.0 and 9.4
-(measured side by side on this project's 2-core machine, ``bench/adapter_routing.py``). Most batches use one adapter (one role, one user, the
-gate playing one version) or none. :class:`AdapterRouting` sets the layers once to that
+(measured side by side on this project's 2-core machine, ``bench/adapter_routing.py``).
+Most batches use one adapter (one role, one user, the gate playing one version) or none. :class:`AdapterRouting` sets the layers once to that
 adapter, or off, and leaves them until a batch needs something else; only a mixed batch
 goes through peft's routing. Each row's arithmetic is the same either way.
 
@@ -30,7 +30,8 @@ from typing import Any, Sequence
 
 from .generation import BASE_ADAPTER
 
-_MIXED, _UNKNOWN = "mixed batch", "unknown"
+# Markers no adapter name can equal (an adapter may well be called "unknown").
+_MIXED, _UNKNOWN = object(), object()
 
 
 class AdapterRouting:
@@ -41,7 +42,7 @@ class AdapterRouting:
     """
 
     def __init__(self) -> None:
-        self._layers: str | None = _UNKNOWN  # an adapter's name, None (layers off), or a marker
+        self._layers: object = _UNKNOWN  # an adapter's name, None (layers off), or a marker
 
     def forget(self) -> None:
         """The layers may have changed: set them again before the next batch."""
