@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # Compact JSON, one way to write it: the model spends no tokens on free whitespace.
 _JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
+MAX_STRING_CHARS = 200
+"""Longest free string a JSON grammar allows where the schema sets no ``maxLength``."""
+
 
 @dataclass(frozen=True)
 class Grammar:
@@ -35,12 +38,12 @@ class Grammar:
     text: str
 
     @classmethod
-    def json_schema(cls, schema: dict[str, Any], max_string_chars: int | None = None) -> "Grammar":
+    def json_schema(cls, schema: dict[str, Any], max_string_chars: int = MAX_STRING_CHARS) -> "Grammar":
         """Replies that are JSON valid against ``schema``, each free string at most ``max_string_chars``
-        characters (default :data:`MAX_STRING_CHARS`; see :func:`bounded_strings`)."""
+        characters (see :func:`bounded_strings`)."""
         import llguidance
 
-        bounded = bounded_strings(schema, max_string_chars or MAX_STRING_CHARS)
+        bounded = bounded_strings(schema, max_string_chars)
         return cls(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(bounded),
                                                                  defaults=_JSON_OPTIONS))
 
@@ -51,9 +54,6 @@ class Grammar:
 
         return cls(llguidance.LLMatcher.grammar_from_regex(pattern))
 
-
-MAX_STRING_CHARS = 200
-"""Longest free string a JSON grammar allows where the schema sets no ``maxLength``."""
 
 
 def _rewrite_schema(schema: Any, rewrite: Callable[[dict[str, Any], dict[str, Any]], None]) -> Any:
