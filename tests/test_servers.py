@@ -44,7 +44,7 @@ def vllm_url(tmp_path_factory, request):
     python = os.environ.get("MOOT_VLLM_PYTHON")
     if not python:
         pytest.fail("MOOT_VLLM_PYTHON is not set: run the suite with `make test`, which installs vLLM for the CPU")
-    config = VLLMServerConfig(python=python, port=free_port(), max_loras=2, max_lora_rank=16)
+    config = VLLMServerConfig(python=python, port=free_port(), max_loras=2, max_lora_rank=16, worker_in_engine_process=True)
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     process = start_vllm_server(config, log)
     request.getfixturevalue("adapters")  # trained while the server starts, rather than after
