@@ -46,13 +46,10 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     """
 
     def __init__(self, model_dir: str | Path) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
         self.model_dir = str(model_dir)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.model = AutoModel.from_pretrained(self.model_dir).eval()
-        # Rust tokenizers refuse to be borrowed by two threads at once; library writers share one.
-        self._lock = threading.Lock()
+        # Chroma rebuilds the function from its config on every collection it opens
+        # (``is_legacy``), so the weights are loaded once per folder and shared.
+        self.tokenizer, self.model, self._lock = _load(self.model_dir)
 
     def __call__(self, input: Documents) -> ChromaEmbeddings:
         import torch
@@ -88,6 +85,14 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def supported_spaces(self) -> list[Space]:
         return ["cosine", "l2", "ip"]
+
+
+@lru_cache(maxsize=None)
+def _load(model_dir: str) -> tuple[Any, Any, threading.Lock]:
+    from transformers import AutoModel, AutoTokenizer
+
+    # Rust tokenizers refuse to be borrowed by two threads at once; library writers share one.
+    return AutoTokenizer.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir).eval(), threading.Lock()
 
 
 @lru_cache(maxsize=1)

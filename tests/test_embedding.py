@@ -44,3 +44,9 @@ def test_embedding_does_not_import_sentence_transformers():
               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sentence_transformers', 'sklearn')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_chroma_rebuilding_the_function_from_its_config_reuses_the_loaded_model():
+    embed = offline_embedding_function()
+    rebuilt = type(embed).build_from_config(embed.get_config())
+    assert rebuilt.model is embed.model and not embed.is_legacy()
