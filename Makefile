@@ -45,13 +45,14 @@ demo: $(STAMP)
 	$(BIN)/moot improve debate --task arithmetic --iterations 1 --run-dir runs/demo --overwrite $(PROMPT_FLAGS)
 
 # Two test processes, one torch thread each: on 2 cores a second thread makes a test only
-# about 10 % faster, a second process nearly twice as fast. Each file runs in one process,
-# so a file's fixtures (a vLLM server, trained adapters) are made once.
+# about 10 % faster, a second process nearly twice as fast (a third is slower). Each file runs
+# in one process, so a file's fixtures (a vLLM server, trained adapters) are made once, and
+# files are handed out slowest first (tests/conftest.py) rather than by their number of tests.
 PYTEST_WORKERS ?= 2
 
 test: $(STAMP) $(VLLM_STAMP)
 	OMP_NUM_THREADS=1 MOOT_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python \
-		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The site (README as its home page, docs/, the API reference from the docstrings); a warning fails it.
 docs: $(STAMP)
