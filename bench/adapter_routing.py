@@ -9,11 +9,12 @@ Run: ``python bench/adapter_routing.py`` (writes ``results/adapter-routing/adapt
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bench_table import save_and_show
 
 from moot.nodes import LocalEngine, SamplingParams
 from moot.nodes.serving.adapter_routing import AdapterRouting
@@ -60,11 +61,7 @@ def main() -> None:
             cell = f"{name}: {'base row' if adapter is None else 'adapter row'}"
             rows.append({"cell": cell, "tokens_per_s": tokens_per_second(engine, adapter, args.calls)})
             print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| one stream, 64 greedy tokens | tokens/s |\n|---|---|")
-    for row in rows:
-        print(f"| {row['cell']} | {row['tokens_per_s']} |")
+    save_and_show(rows, args.out, {"cell": "one stream, 64 greedy tokens", "tokens_per_s": "tokens/s"})
 
 
 if __name__ == "__main__":

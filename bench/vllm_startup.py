@@ -11,7 +11,6 @@ Run: ``OMP_NUM_THREADS=1 MOOT_VLLM_PYTHON=.venv-vllm/bin/python python bench/vll
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -20,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
+from bench_table import save_and_show
 
 from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 
@@ -72,11 +73,8 @@ def main() -> None:
         for in_engine in (False, True):
             rows.append(measure(python, in_engine))
             print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| vLLM CPU server | ready after, s | one stream, tok/s | 8 at once, s |\n|---|---|---|---|")
-    for row in rows:
-        print(f"| {row['arm']} | {row['ready_s']} | {row['one_stream_tokens_per_s']} | {row['eight_at_once_s']} |")
+    save_and_show(rows, args.out, {"arm": "vLLM CPU server", "ready_s": "ready after, s",
+                                   "one_stream_tokens_per_s": "one stream, tok/s", "eight_at_once_s": "8 at once, s"})
 
 
 if __name__ == "__main__":
