@@ -447,6 +447,7 @@ def serve(
     kv_cache_gib: int = option(VLLMServerConfig, "kv_cache_gib"),
     dtype: DtypeChoice = option(BackendConfig, "dtype", default="auto"),
     api_key: Optional[str] = option(VLLMServerConfig, "api_key", envvar="MOOT_API_KEY", show_default=False),
+    worker_in_engine_process: bool = option(VLLMServerConfig, "worker_in_engine_process"),
 ) -> None:
     """Serve the embedded model with vLLM (LoRA enabled) until interrupted; then use --backend vllm."""
     from moot.nodes.serving.compute_dtype import dtype_name, resolve_dtype
@@ -455,7 +456,7 @@ def serve(
     with _errors_exit_cleanly():
         config = VLLMServerConfig(python=python, host=host, port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
                                   kv_cache_gib=kv_cache_gib, dtype=dtype_name(resolve_dtype(dtype)),  # type: ignore[arg-type]
-                                  api_key=api_key)
+                                  api_key=api_key, worker_in_engine_process=worker_in_engine_process)
     console.print(" ".join(config.command()).replace(api_key or "\0", "***"))
     process = start_vllm_server(config)
     try:

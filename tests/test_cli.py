@@ -99,3 +99,30 @@ def test_an_undocumented_field_is_refused_when_the_cli_is_built():
     assert field_help(Settings, "documented") == "Has help."
     with pytest.raises(KeyError, match="silent"):
         option(Settings, "silent")
+
+
+def test_serve_passes_the_worker_in_engine_process_setting_to_vllm(monkeypatch):
+    from moot.nodes.serving import vllm_server
+
+    started = []
+
+    class ExitedAtOnce:
+        returncode = 1
+
+        def poll(self) -> int:
+            return 1
+
+        def terminate(self) -> None:
+            pass
+
+    def start(config, log_path=None):  # noqa: ANN001, ANN202 - start_vllm_server's signature
+        started.append(config)
+        return ExitedAtOnce()
+
+    monkeypatch.setattr(vllm_server, "start_vllm_server", start)
+    for flag, in_engine in (("--worker-in-engine-process", True), ("--no-worker-in-engine-process", False)):
+        result = runner.invoke(app, ["serve", "--python", "python-of-vllm", flag])
+        assert result.exit_code == 1 and "exited" in result.output
+        environment = started[-1].environment()
+        assert started[-1].worker_in_engine_process is in_engine
+        assert (environment.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0") is in_engine
