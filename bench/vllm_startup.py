@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,16 +20,11 @@ from pathlib import Path
 import httpx
 
 from bench_table import save_and_show
+from serving_anchors import free_port
 
 from moot.nodes.serving.vllm_server import VLLMServerConfig, start_vllm_server, wait_until_ready
 
 QUESTION = [{"role": "user", "content": "Write a long story about a cat who learns to sail."}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ask(config: VLLMServerConfig) -> tuple[int, float]:

@@ -5,9 +5,10 @@ LoRA layer for the call and splitting each layer's input by adapter. On SmolLM2 
 more than the model itself: one stream decodes 13.3 tokens/s with no adapter loaded, 8.4 once
 an adapter is loaded (a base row), 5.7 through the adapter; with this routing 13.0 and 9.4
 (measured side by side on this project's 2-core machine, ``bench/adapter_routing.py``).
-Most batches use one adapter (one role, one user, the gate playing one version) or none. :class:`AdapterRouting` sets the layers once to that
-adapter, or off, and leaves them until a batch needs something else; only a mixed batch
-goes through peft's routing. Each row's arithmetic is the same either way.
+Most batches use one adapter (one role, one user, the gate playing one version) or none.
+:class:`AdapterRouting` sets the layers once to that adapter, or off, and leaves them until a
+batch needs something else; only a mixed batch goes through peft's routing. Each row's
+arithmetic is the same either way.
 
 Examples:
     >>> from peft import LoraConfig, get_peft_model

@@ -55,7 +55,6 @@ class Grammar:
         return cls(llguidance.LLMatcher.grammar_from_regex(pattern))
 
 
-
 def _rewrite_schema(schema: Any, rewrite: Callable[[dict[str, Any], dict[str, Any]], None]) -> Any:
     """A copy of ``schema`` in which ``rewrite(node, copy)`` has amended the copy of every subschema."""
     if isinstance(schema, list):
