@@ -189,6 +189,21 @@ def _protocol(value: str, question_key: str, answer_key: str) -> dict[str, Any]:
     return {"protocol": value}
 
 
+# A debate's shape: unset, each command keeps its own config's default (live's is not improve's).
+_AGENTS = option(DebateConfig, "n_agents", "--agents", min=1, default=None,
+                 show_default=str(field_default(DebateConfig, "n_agents")), help="{help} Debate only.")
+_ROUNDS = option(DebateConfig, "n_rounds", "--rounds", min=1, default=None,
+                 show_default=str(field_default(DebateConfig, "n_rounds")), help="{help} Debate only.")
+
+
+def _debate_shape(protocol: str, debate: DebateConfig, agents: Optional[int], rounds: Optional[int]) -> DebateConfig:
+    """``debate`` with the --agents and --rounds given; refused for a protocol that is not a debate."""
+    if protocol != "debate" and (agents is not None or rounds is not None):
+        raise typer.BadParameter(f"{protocol} has no agents or rounds; they shape a debate only",
+                                 param_hint="--agents" if agents is not None else "--rounds")
+    return replace(debate, n_agents=agents or debate.n_agents, n_rounds=rounds or debate.n_rounds)
+
+
 def _run_name(protocol: str) -> str:
     """A run folder name for ``protocol`` (a graph's builder function names it)."""
     return protocol.rpartition(":")[2]
@@ -213,10 +228,8 @@ def improve(
     graph_answer_key: str = option(GraphConfig, "answer_key", "--graph-answer-key"),
     level: str = option(ImproveConfig, "level"),
     iterations: int = option(ImproveConfig, "iterations", min=1),
-    agents: Optional[int] = option(DebateConfig, "n_agents", "--agents", min=1, default=None,
-                                   show_default=str(field_default(DebateConfig, "n_agents")), help="{help} Debate only."),
-    rounds: Optional[int] = option(DebateConfig, "n_rounds", "--rounds", min=1, default=None,
-                                   show_default=str(field_default(DebateConfig, "n_rounds")), help="{help} Debate only."),
+    agents: Optional[int] = _AGENTS,
+    rounds: Optional[int] = _ROUNDS,
     roles: RoleScheme = option(DebateConfig, "roles"),
     summarize: bool = option(DebateConfig, "summarize"),
     temperature: Optional[float] = option(DebateConfig, "temperature", min=0.0, default=None, help=_EACH_PROTOCOLS_OWN),
@@ -244,12 +257,10 @@ def improve(
     from moot.loops.improve import improve as run_improve
     from moot.nodes.chain import ChainConfig
 
-    if protocol != "debate" and (agents is not None or rounds is not None):
-        raise typer.BadParameter(f"{protocol} has no agents or rounds; they shape a debate only",
-                                 param_hint="--agents" if agents is not None else "--rounds")
     sampling = {} if temperature is None else {"temperature": temperature}
+    debate = _debate_shape(protocol, DebateConfig(roles=roles, summarize=summarize, max_tokens=max_tokens, **sampling),
+                           agents, rounds)
     with _errors_exit_cleanly():
-        debate = DebateConfig(roles=roles, summarize=summarize, max_tokens=max_tokens, **sampling)
         config = ImproveConfig(
             **_protocol(protocol, graph_question_key, graph_answer_key),
             task=task,
@@ -260,7 +271,7 @@ def improve(
             sizes=SplitSizes(train_size, validation_size, test_size),
             eval_split=eval_split,
             iterations=iterations,
-            debate=replace(debate, n_agents=agents or debate.n_agents, n_rounds=rounds or debate.n_rounds),
+            debate=debate,
             chain=ChainConfig(**sampling),
             critique=CritiqueConfig(max_retries=max_retries, **sampling),
             augmentation=AugmentationConfig(max_trajectories=repairs),
@@ -330,6 +341,8 @@ def live(
     graph_question_key: str = option(GraphConfig, "question_key", "--graph-question-key"),
     graph_answer_key: str = option(GraphConfig, "answer_key", "--graph-answer-key"),
     level: str = option(LiveConfig, "level"),
+    agents: Optional[int] = _AGENTS,
+    rounds: Optional[int] = _ROUNDS,
     minutes: float = option(LiveConfig, "minutes", min=0.1),
     traffic_concurrency: int = option(LiveConfig, "traffic_concurrency", min=1),
     every: int = option(LearnerConfig, "every", min=1, default=_LIVE_LEARNER.every),
@@ -356,10 +369,11 @@ def live(
     """Serve a stream of traffic while the live learner distils, gates and hot-swaps behind it."""
     from moot.loops.live import live as run_live
 
+    debate = _debate_shape(protocol, field_default(LiveConfig, "debate"), agents, rounds)
     with _errors_exit_cleanly():
         config = LiveConfig(
             **_protocol(protocol, graph_question_key, graph_answer_key), task=task, answer=answer, question_field=question_field, answer_field=answer_field,
-            level=level, minutes=minutes, traffic_concurrency=traffic_concurrency,
+            level=level, debate=debate, minutes=minutes, traffic_concurrency=traffic_concurrency,
             sizes=SplitSizes(train_size, validation_size, test_size), gate_problems=gate_problems,
             finish_distillation=finish_distillation,
             learner=replace(_LIVE_LEARNER, every=every, every_minutes=every_minutes, replay_share=replay_share,

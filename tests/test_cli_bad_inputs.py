@@ -28,6 +28,7 @@ BAD_INPUTS = [
     ("negotiation is not a task protocol", ["improve", "negotiation"], "'negotiation' is not one of"),
     ("agents for a chain", ["improve", "chain", "--agents", "4"], "--agents"),
     ("rounds for critique", ["improve", "critique", "--rounds", "3"], "--rounds"),
+    ("agents for a live chain", ["live", "chain", "--agents", "2"], "--agents"),
     ("task file missing", ["improve", "debate", "--task", "{tmp}/missing.jsonl"], "missing.jsonl"),
     ("task is a folder", ["improve", "debate", "--task", "{tmp}"], "is a folder"),
     ("task not utf-8", ["improve", "debate", "--task", "{tmp}/latin.jsonl"], "latin.jsonl is not UTF-8"),

@@ -47,10 +47,13 @@ def test_a_short_selfplay_game_on_the_embedded_model(tmp_path):
 
 def test_a_short_live_session_distils_gates_and_swaps_without_failing_a_request(tmp_path):
     run_dir = tmp_path / "live"
-    run_cli("live", "debate", "--level", "sum1", "--minutes", "0.3", "--traffic-concurrency", "4", "--every", "2",
+    run_cli("live", "debate", "--agents", "2", "--rounds", "1", "--level", "sum1", "--minutes", "0.3", "--traffic-concurrency", "4", "--every", "2",
             "--gate-problems", "4", "--train-size", "40", "--validation-size", "8", "--test-size", "4",
             "--finish-distillation", "--train-niceness", "0", "--max-steps", "1", "--max-examples", "2", "--epochs", "1", "--run-dir", str(run_dir))
     report = json.loads((run_dir / "live.json").read_text())
+    assert (report["config"]["debate"]["n_agents"], report["config"]["debate"]["n_rounds"]) == (2, 1)
+    answers = ExperienceLibrary(run_dir / "library").find(split="test")
+    assert {r["agent"] for r in answers} == {0, 1} and {r["round"] for r in answers} == {0}
     accuracy = [s["name"] for s in report["scores"] if s["name"].startswith("debate")]
     assert accuracy == ["debate (first version)", "debate (final version)"]
     assert report["traffic"] and not any(t["failed"] for t in report["traffic"])
