@@ -43,6 +43,8 @@ class CurationConfig:
         keep: Negotiation: which of a player's games it learns from (``won``, ``deal``, or
             ``utility`` at least ``utility_threshold``).
         utility_threshold: Negotiation: for ``keep="utility"``.
+        answer: How a reply is read against the task's reference answer, for the rewards GRPO
+            gives replies it samples (the task's answer type; a task run sets it from its own).
     """
 
     target: Target = "ground_truth"
@@ -50,6 +52,7 @@ class CurationConfig:
     seed: int = 0
     keep: NegotiationFilter = "won"
     utility_threshold: float = 0.0
+    answer: str = "number"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.right_to_right_fraction <= 1.0:

@@ -49,14 +49,20 @@ class LoraTrainingConfig:
         seed: Seeds the LoRA initialisation and the data order.
         dtype: Compute type of training (see above).
         objective: What each role learns: its kept replies (``sft``), good-over-bad pairs from
-            the calls that answered the same question (``dpo``), or its calls marked good or bad
-            (``kto``, which also learns where every call of a group went the same way).
+            the calls that answered the same question (``dpo``), its calls marked good or bad
+            (``kto``, which also learns where every call of a group went the same way), or
+            replies it samples afresh to the prompts it saw, rewarded by the task's answer
+            check (``grpo``; for the roles whose every reply answers the task: debate's).
         role_objectives: A different objective for some roles (``{"critic": "dpo"}``).
         beta: DPO/KTO: how far the adapter may move from its reference (the adapter it goes on
             from, else the base): higher stays closer.
         sft_weight: DPO: weight of the likelihood of the chosen reply added to the DPO loss (as
             in iterative RPO, so that the chosen reply does not lose probability too); 0 is plain DPO.
-        extra: Further trl settings (``SFTConfig``, ``DPOConfig`` or ``KTOConfig``, by objective).
+        num_generations: GRPO: replies sampled per prompt, each scored against the others
+            (``batch_size`` must be a multiple).
+        max_completion_tokens: GRPO: longest sampled reply, in tokens.
+        extra: Further trl settings (``SFTConfig``, ``DPOConfig``, ``KTOConfig`` or ``GRPOConfig``,
+            by objective; e.g. GRPO's sampling ``temperature``).
     """
 
     rank: int = 16
@@ -74,6 +80,8 @@ class LoraTrainingConfig:
     role_objectives: dict[str, Objective] = field(default_factory=dict)
     beta: float = 0.1
     sft_weight: float = 1.0
+    num_generations: int = 4
+    max_completion_tokens: int = 32
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,15 +94,20 @@ class LoraTrainingConfig:
                                  f"(choose from {', '.join(OBJECTIVES)})")
         if self.beta <= 0 or self.sft_weight < 0:
             raise ValueError(f"beta must be positive and sft_weight at least 0, got {self.beta} and {self.sft_weight}")
+        if "grpo" in self.objectives and (self.num_generations < 2 or self.batch_size % self.num_generations
+                                          or self.max_completion_tokens < 1):
+            raise ValueError(f"GRPO compares at least 2 replies per prompt within a batch: num_generations="
+                             f"{self.num_generations} must be at least 2 and divide batch_size={self.batch_size}, "
+                             f"and max_completion_tokens={self.max_completion_tokens} must be positive")
 
     def objective_for(self, role: str) -> Objective:
         """The objective ``role`` trains with."""
         return self.role_objectives.get(role, self.objective)
 
     @property
-    def learns_preferences(self) -> bool:
-        """Whether some role trains by DPO or KTO (so the protocol's calls must be judged)."""
-        return self.objective != "sft" or any(o != "sft" for o in self.role_objectives.values())
+    def objectives(self) -> set[Objective]:
+        """Every objective some role trains with."""
+        return {self.objective, *self.role_objectives.values()}
 
 
 class NotEnoughData(ValueError):

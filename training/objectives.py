@@ -4,9 +4,12 @@
 * ``dpo``: ``DPOTrainer`` on prompt, chosen and rejected, with the chosen reply's likelihood
   added at ``sft_weight`` (trl's ``sft`` loss beside ``sigmoid``).
 * ``kto``: ``KTOTrainer`` on prompt, completion and a good/bad label.
+* ``grpo``: ``GRPOTrainer`` on prompts with their reference answers: it samples its own
+  replies and rewards them by the task's answer check (:mod:`.task_rewards`).
 
 For DPO and KTO the reference is the adapter training goes on from (trl copies it into a
 frozen ``ref`` adapter), else the base model: each iteration moves away from the last one.
+GRPO runs without one (trl's default ``beta=0``: no KL term, as in DAPO and Dr. GRPO).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .examples import TrainingExample
 from .preferences import JudgedExample, Objective, PreferencePair, TrainingData
+from .task_rewards import TaskPrompt, answer_reward
 
 if TYPE_CHECKING:
     from .lora_training import LoraTrainingConfig
 
-_ITEM_TYPE: dict[Objective, type] = {"sft": TrainingExample, "dpo": PreferencePair, "kto": JudgedExample}
+_ITEM_TYPE: dict[Objective, type] = {"sft": TrainingExample, "dpo": PreferencePair, "kto": JudgedExample,
+                                      "grpo": TaskPrompt}
 
 
 def _reply(text: str) -> list[dict[str, str]]:
@@ -39,6 +44,8 @@ def _rows(objective: Objective, data: Sequence[TrainingData]) -> list[dict[str, 
         return [{"prompt": p.prompt, "chosen": _reply(p.chosen), "rejected": _reply(p.rejected)} for p in data]  # type: ignore[union-attr]
     if objective == "kto":
         return [{"prompt": e.prompt, "completion": _reply(e.completion), "label": e.good} for e in data]  # type: ignore[union-attr]
+    if objective == "grpo":
+        return [{"prompt": p.prompt, "target": p.target, "answer": p.answer} for p in data]  # type: ignore[union-attr]
     return [{"prompt": e.prompt, "completion": _reply(e.completion)} for e in data]  # type: ignore[union-attr]
 
 
@@ -69,6 +76,7 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
         gradient_checkpointing=False,
     )
     dataset = Dataset.from_list(_rows(objective, data))
+    rewards: dict[str, Any] = {}
     if objective == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -79,12 +87,19 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
         from trl import KTOConfig, KTOTrainer
 
         args, trainer_class = KTOConfig(**common, beta=config.beta, **config.extra), KTOTrainer
+    elif objective == "grpo":
+        from trl import GRPOConfig, GRPOTrainer
+
+        del common["max_length"]  # GRPO bounds the sampled replies instead
+        args = GRPOConfig(**common, num_generations=config.num_generations,
+                          max_completion_length=config.max_completion_tokens, **config.extra)
+        trainer_class, rewards = GRPOTrainer, {"reward_funcs": answer_reward}
     else:
         from trl import SFTConfig, SFTTrainer
 
         args, trainer_class = SFTConfig(**common, **config.extra), SFTTrainer
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                            peft_config=peft_config)
+                            peft_config=peft_config, **rewards)
     # the LM that trl gave its fused head: under PEFT, the base model
     score_labelled_positions_only(trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model)
     return trainer

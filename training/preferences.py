@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Literal, get_args
 
 from .examples import TrainingExample
+from .task_rewards import TaskPrompt
 
 if TYPE_CHECKING:
     from moot.stores import ExperienceRecord
 
-Objective = Literal["sft", "dpo", "kto"]
-"""What an adapter learns: kept replies (SFT), good-over-bad pairs (DPO), or replies marked good or bad (KTO)."""
+Objective = Literal["sft", "dpo", "kto", "grpo"]
+"""What an adapter learns: kept replies (SFT), good-over-bad pairs (DPO), replies marked good or bad
+(KTO), or its own fresh replies to the prompts it saw, rewarded by the task's answer check (GRPO)."""
 
 OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
 
@@ -64,8 +66,8 @@ def same_prompt(record: ExperienceRecord) -> str:
     return json.dumps(record.messages, sort_keys=True)
 
 
-TrainingData = TrainingExample | PreferencePair
-"""One item a role trains on: an example (SFT, KTO when judged) or a pair (DPO)."""
+TrainingData = TrainingExample | PreferencePair | TaskPrompt
+"""One item a role trains on: an example (SFT, KTO when judged), a pair (DPO) or a prompt with its reference (GRPO)."""
 
 
 def preference_pairs(judged: Iterable[JudgedExample]) -> dict[str, list[PreferencePair]]:
@@ -97,8 +99,9 @@ def preference_pairs(judged: Iterable[JudgedExample]) -> dict[str, list[Preferen
 
 
 def objective_sets(curated: dict[str, list[TrainingExample]], judged: Iterable[JudgedExample],
-                   objective_for: Callable[[str], Objective]) -> dict[str, list[TrainingData]]:
-    """Each role's training data for its objective: its curated examples (SFT), pairs (DPO) or judged calls (KTO).
+                   objective_for: Callable[[str], Objective], prompts: Iterable[TaskPrompt] = ()) -> dict[str, list[TrainingData]]:
+    """Each role's training data for its objective: its curated examples (SFT), pairs (DPO), judged
+    calls (KTO) or the prompts it answered (GRPO).
 
     Examples:
         >>> calls = [JudgedExample("a", "solver", [], "4", True, "e1"), JudgedExample("b", "solver", [], "5", False, "e1")]
@@ -110,7 +113,7 @@ def objective_sets(curated: dict[str, list[TrainingExample]], judged: Iterable[J
                                            if objective_for(role) == "sft"}
     calls = [call for call in judged if objective_for(call.role) != "sft"]
     sets.update(preference_pairs(call for call in calls if objective_for(call.role) == "dpo"))
-    for call in calls:
-        if objective_for(call.role) == "kto":
-            sets.setdefault(call.role, []).append(call)
+    for item in [*calls, *prompts]:
+        if objective_for(item.role) == ("kto" if isinstance(item, JudgedExample) else "grpo"):
+            sets.setdefault(item.role, []).append(item)
     return sets

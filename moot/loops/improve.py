@@ -28,7 +28,7 @@ from moot.protocols import DEBATE, RepairableProtocol
 from moot.evaluation.report import SINGLE_AGENT, ImproveReport
 from moot.runs.folder import RunMode
 from moot.loops.improve_config import ImproveConfig
-from moot.loops.task_run import TaskRun
+from moot.loops.task_run import TaskRun, task_protocol
 from moot.runs.episodes import progress_bar, train_roles
 from moot.training.preferences import TrainingData
 from moot.protocols.augmentation import augment_failures
@@ -40,6 +40,12 @@ class ImproveRun(TaskRun[ImproveReport]):
     """One run of the improve loop (see :class:`~moot.loops.task_run.TaskRun` for what every task loop shares)."""
 
     config: ImproveConfig
+
+    def __init__(self, config: ImproveConfig, pool: ModelPool | None = None, console: Console | None = None,
+                 mode: RunMode = "new"):
+        if "grpo" in config.lora.objectives:
+            task_protocol(config).task_prompts([], config.curation)  # a protocol GRPO cannot reward is refused before any play
+        super().__init__(config, pool, console, mode)
 
     @property
     def serving_pool(self) -> ModelPool:

@@ -16,6 +16,14 @@ from moot.runs.driver import ReportT, RunDriver
 from moot.runs.folder import RunMode
 
 
+def task_protocol(config: TaskRunConfig) -> Protocol:
+    """The protocol ``config`` plays on its task (a graph of your own, or one by name)."""
+    if config.protocol not in TASK_PROTOCOLS:
+        raise ValueError(f"a task run plays {', '.join(TASK_PROTOCOLS)} on a task; "
+                         f"{config.protocol} is played by its own driver (moot selfplay)")
+    return GraphProtocol(config.graph) if config.protocol == "graph" else get_protocol(config.protocol)
+
+
 class TaskRun(RunDriver[ReportT]):
     """A run that plays a protocol on a task's problems (see :class:`~moot.runs.driver.RunDriver`).
 
@@ -29,11 +37,7 @@ class TaskRun(RunDriver[ReportT]):
 
     def __init__(self, config: TaskRunConfig, pool: ModelPool | None = None, console: Console | None = None,
                  mode: RunMode = "new"):
-        self.protocol: Protocol = (GraphProtocol(config.graph) if config.protocol == "graph"
-                                   else get_protocol(config.protocol))
-        if config.protocol not in TASK_PROTOCOLS:
-            raise ValueError(f"a task run plays {', '.join(TASK_PROTOCOLS)} on a task; "
-                             f"{config.protocol} is played by its own driver (moot selfplay)")
+        self.protocol = task_protocol(config)
         self.task = config.load_task()
         self.protocol_config = config.protocol_config
         super().__init__(config, pool, console, mode)

@@ -64,6 +64,7 @@ class TaskRunConfig(RunConfig):
         parser = answer_parser(self.answer)
         self.debate, self.chain, self.critique, self.graph = (dataclasses.replace(c, parser=parser) for c in
                                                               (self.debate, self.chain, self.critique, self.graph))
+        self.curation = dataclasses.replace(self.curation, answer=self.answer)
         if self.protocol == "graph":
             load_builder(self.graph.builder)  # a missing file or function stops here, before any run starts
 

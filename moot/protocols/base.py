@@ -21,6 +21,7 @@ from moot.stores import Annotator, ExperienceRecord
 from moot.evaluation.tasks import Problem
 from moot.training import CurationConfig, JudgedExample, LoraTrainingConfig, TrainingExample, objective_sets
 from moot.training.preferences import TrainingData
+from moot.training.task_rewards import TaskPrompt, task_prompts
 from moot.training.rewarded import rewarded_judged_calls
 
 from .augmentation import FailedTrajectory, Rerun, Step
@@ -34,6 +35,8 @@ class Protocol(ABC, Generic[ConfigT]):
     name: ClassVar[str]
     single_agent_learns: ClassVar[bool] = False
     """Whether the single-agent baseline runs a role that gets an adapter (then it is re-scored)."""
+    answering_nodes: ClassVar[tuple[str, ...]] = ()
+    """The nodes whose every reply answers the task's question, so that GRPO can reward a fresh one alone."""
 
     @abstractmethod
     def build(self, pool: ModelPool, config: ConfigT) -> CompiledStateGraph:
@@ -63,13 +66,28 @@ class Protocol(ABC, Generic[ConfigT]):
         """
         return rewarded_judged_calls(records)
 
+    def task_prompts(self, records: list[ExperienceRecord], curation: CurationConfig) -> list[TaskPrompt]:
+        """The prompts GRPO samples fresh replies to: those of :attr:`answering_nodes`, with their
+        reference answers, read by the task's answer type.
+
+        Raises:
+            ValueError: this protocol has no node whose reply answers the task alone.
+        """
+        if not self.answering_nodes:
+            raise ValueError(f"grpo rewards each reply by the task's answer check, and no call of {self.name} "
+                             f"answers the task alone: choose sft, dpo or kto")
+        return task_prompts(records, self.answering_nodes, curation.answer)
+
     def training_sets(self, records: list[ExperienceRecord], curation: CurationConfig,
                       lora: LoraTrainingConfig) -> dict[str, list[TrainingData]]:
-        """Each role's data for the objective ``lora`` gives it: curated examples, DPO pairs or judged calls."""
+        """Each role's data for the objective ``lora`` gives it: curated examples, DPO pairs,
+        judged calls or task prompts."""
         curated = self.curate(records, curation)
-        if not lora.learns_preferences:
+        if lora.objectives == {"sft"}:
             return dict(curated)
-        return objective_sets(curated, self.judge(records, curation), lora.objective_for)
+        judged = self.judge(records, curation) if lora.objectives & {"dpo", "kto"} else []
+        prompts = self.task_prompts(records, curation) if "grpo" in lora.objectives else []
+        return objective_sets(curated, judged, lora.objective_for, prompts)
 
     def as_node(self, pool: ModelPool, config: ConfigT, *, question_key: str = "question",
                 answer_key: str = "answer") -> Callable[[dict[str, Any], RunnableConfig], dict[str, Any]]:

@@ -23,6 +23,7 @@ from .base import Protocol
 class DebateProtocol(Protocol[DebateConfig]):
     name = "debate"
     single_agent_learns = True
+    answering_nodes = ("agent",)
 
     def build(self, pool: ModelPool, config: DebateConfig) -> CompiledStateGraph:
         return build_debate_graph(pool, config)

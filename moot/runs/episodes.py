@@ -64,7 +64,7 @@ def run_episodes(
     return results
 
 
-_ITEMS = {"sft": "examples", "dpo": "preference pairs", "kto": "judged calls"}
+_ITEMS = {"sft": "examples", "dpo": "preference pairs", "kto": "judged calls", "grpo": "prompts"}
 
 
 def train_roles(
