@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
@@ -13,13 +13,20 @@ pytestmark = pytest.mark.real_model
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """Run an example as ``python examples/SCRIPT ARGS...`` would, in this process (whose imports
+    it reuses), and return what it printed."""
+
+    def run_script(script: str, *args: str) -> str:
+        monkeypatch.setattr(sys, "argv", [str(EXAMPLES / script), *args])
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+        return capsys.readouterr().out
+
+    return run_script
 
 
-def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
+def test_the_support_bot_logs_takes_feedback_and_distils(run, tmp_path):
     out = run("support_bot.py", "--chats", "12", "--max-steps", "1", "--run-dir", str(tmp_path))
     assert "thumbs-up rate" in out
     state = json.loads((tmp_path / "learner.json").read_text())
@@ -27,7 +34,7 @@ def test_the_support_bot_logs_takes_feedback_and_distils(tmp_path):
     assert all(v["gate"] is not None for v in state["versions"].values())
 
 
-def test_a_user_composed_team_is_improved_by_moots_improve_loop(tmp_path):
+def test_a_user_composed_team_is_improved_by_moots_improve_loop(run, tmp_path):
     # One-digit sums: the base team gets about half right, so some episodes are rewarded.
     out = run("planner_solver_checker.py", "--level", "sum1", "--train", "6", "--validation", "4", "--test", "2",
               "--max-steps", "1", "--run-dir", str(tmp_path))

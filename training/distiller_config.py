@@ -56,3 +56,7 @@ class DistillerConfig:
             raise ValueError(f"every and min_examples must be at least 1, got {self.every} and {self.min_examples}")
         if not 0.0 <= self.replay_share < 1.0:
             raise ValueError(f"replay_share must be in [0, 1), got {self.replay_share}")
+        if self.lora.objectives != {"sft"}:
+            # its data are kept calls, with replay: SFT's; pairs, judged calls and task prompts come from the loops
+            raise ValueError(f"the distiller learns its roles' kept calls by SFT; objective "
+                             f"{'/'.join(sorted(self.lora.objectives - {'sft'}))} is for moot improve and moot selfplay")

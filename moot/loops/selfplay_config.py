@@ -63,3 +63,8 @@ class SelfPlayConfig(RunConfig):
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     lora: LoraTrainingConfig = field(default_factory=lambda: LoraTrainingConfig(epochs=1.0))
     run_dir: Path = Path("runs/selfplay")
+
+    def __post_init__(self) -> None:
+        if "grpo" in self.lora.objectives:
+            raise ValueError("grpo rewards each reply by a task's answer check, and a negotiation turn has none: "
+                             "choose sft, dpo or kto")
