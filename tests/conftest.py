@@ -20,8 +20,8 @@ TINY_MODEL_SEEDS = (0, 1)
 # The slowest files run first, so that the test processes start on them and the short ones fill in
 # around them (``make test`` gives each process whole files, in this order: xdist's own order, by
 # number of tests, would leave the slow files for last and one process idle at the end).
-SLOWEST_FIRST = ("test_examples.py", "test_end_to_end_real_model.py", "test_end_to_end_selfplay_and_live.py",
-                 "test_servers.py", "test_langchain_standard.py", "test_ray.py", "test_learner.py",
+SLOWEST_FIRST = ("test_end_to_end_real_model.py", "test_servers.py", "test_langchain_standard.py",
+                 "test_end_to_end_selfplay_and_live.py", "test_examples.py", "test_ray.py", "test_learner.py",
                  "test_training_jobs.py", "README.md")
 
 
