@@ -258,9 +258,9 @@ def improve(
     from moot.nodes.chain import ChainConfig
 
     sampling = {} if temperature is None else {"temperature": temperature}
-    debate = _debate_shape(protocol, DebateConfig(roles=roles, summarize=summarize, max_tokens=max_tokens, **sampling),
-                           agents, rounds)
     with _errors_exit_cleanly():
+        debate = _debate_shape(protocol, DebateConfig(roles=roles, summarize=summarize, max_tokens=max_tokens,
+                                                      **sampling), agents, rounds)
         config = ImproveConfig(
             **_protocol(protocol, graph_question_key, graph_answer_key),
             task=task,
@@ -369,8 +369,8 @@ def live(
     """Serve a stream of traffic while the live learner distils, gates and hot-swaps behind it."""
     from moot.loops.live import live as run_live
 
-    debate = _debate_shape(protocol, field_default(LiveConfig, "debate"), agents, rounds)
     with _errors_exit_cleanly():
+        debate = _debate_shape(protocol, field_default(LiveConfig, "debate"), agents, rounds)
         config = LiveConfig(
             **_protocol(protocol, graph_question_key, graph_answer_key), task=task, answer=answer, question_field=question_field, answer_field=answer_field,
             level=level, debate=debate, minutes=minutes, traffic_concurrency=traffic_concurrency,
