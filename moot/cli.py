@@ -153,21 +153,27 @@ _RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the shared options as CLI parameters, handed to it as one ``run: RunOptions``."""
-    signature = inspect.signature(command, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name != "run"]
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-              for name, (annotation, default) in _RUN_OPTIONS.items()]
+def _with_run_options(*, without: tuple[str, ...] = ()) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options (less those ``without``, which keep their defaults) as CLI
+    parameters, handed to it as one ``run: RunOptions``."""
 
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> None:
-        options = RunOptions(**{name: kwargs.pop(name) for name in _RUN_OPTIONS})
-        command(run=options, **kwargs)
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "run"]
+        shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                  for name, (annotation, default) in _RUN_OPTIONS.items() if name not in without]
 
-    wrapper.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
-    return wrapper
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> None:
+            options = RunOptions(**{name: option.default if name in without else kwargs.pop(name)
+                                    for name, (_, option) in _RUN_OPTIONS.items()})
+            command(run=options, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+        return wrapper
+
+    return decorate
 
 
 def _split_options(**helps: str) -> dict[str, Any]:
@@ -217,7 +223,7 @@ _EACH_PROTOCOLS_OWN = "{help} (default: each protocol's own)"
 
 
 @app.command()
-@_with_run_options
+@_with_run_options()
 def improve(
     protocol: str = typer.Argument(field_default(ImproveConfig, "protocol"), help=f"Protocol to improve: {_PROTOCOL_HELP}."),
     task: str = option(ImproveConfig, "task"),
@@ -287,7 +293,7 @@ def improve(
 
 
 @app.command()
-@_with_run_options
+@_with_run_options()
 def selfplay(
     game: str = typer.Argument(..., help=field_help(SelfPlayConfig, "game")),
     games: int = option(SelfPlayConfig, "games", min=1),
@@ -331,7 +337,7 @@ _LIVE_LEARNER: LearnerConfig = field_default(LiveConfig, "learner")
 
 
 @app.command()
-@_with_run_options
+@_with_run_options(without=("objective", "beta"))  # the live learner distils by SFT
 def live(
     protocol: str = typer.Argument(field_default(LiveConfig, "protocol"), help=f"Protocol that serves the traffic: {_PROTOCOL_HELP}."),
     task: str = option(LiveConfig, "task"),

@@ -137,3 +137,13 @@ def test_each_protocol_judges_its_calls_into_groups_that_pair_up():
                             {"episode": "e1", "role": "support", "time": 1.0})
     pairs = preference_pairs(rewarded_judged_calls([call], [Feedback("e1", 0.0, correction="Madrid")]))
     assert [(p.chosen, p.rejected) for p in pairs["support"]] == [("Madrid", "Rome")]
+
+
+@pytest.mark.parametrize("objective", ["dpo", "kto", "grpo"])
+def test_the_live_learner_refuses_an_objective_its_kept_calls_cannot_feed(objective):
+    from moot.live.learner_config import LearnerConfig
+
+    with pytest.raises(ValueError, match=f"objective {objective} is for moot improve"):
+        LearnerConfig(lora=LoraTrainingConfig(objective=objective))
+    with pytest.raises(ValueError, match=f"objective {objective} is for moot improve"):
+        LearnerConfig(lora=LoraTrainingConfig(role_objectives={"critic": objective}))
