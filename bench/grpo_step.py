@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
@@ -20,20 +19,15 @@ import time
 from pathlib import Path
 
 from bench_table import save_and_show
+from sum_questions import sum_questions
 
 
 def data(objective: str) -> list:
     from moot.training import TrainingExample
     from moot.training.task_rewards import TaskPrompt
 
-    rng = random.Random(0)
-    rows = []
-    for i in range(24):
-        a, b = rng.randint(10, 99), rng.randint(10, 99)
-        prompt = [{"role": "user", "content": f"What is {a} + {b}? Reply with the number only."}]
-        rows.append(TaskPrompt(f"r{i}", "solver", prompt, str(a + b), "number") if objective == "grpo"
-                    else TrainingExample(f"r{i}", "solver", prompt, str(a + b)))
-    return rows
+    return [TaskPrompt(f"r{i}", "solver", question, answer, "number") if objective == "grpo"
+            else TrainingExample(f"r{i}", "solver", question, answer) for i, (question, answer) in enumerate(sum_questions(24))]
 
 
 def measure(objective: str) -> dict:

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from sum_questions import sum_questions
+
 
 def measure(dtype: str) -> dict:
     from moot.nodes.serving import embedded_model_dir
     from moot.training import LoraTrainingConfig, TrainingExample, train_lora_adapter
 
-    rng = random.Random(0)
-    examples = []
-    for i in range(48):
-        a, b = rng.randint(10, 99), rng.randint(10, 99)
-        question = [{"role": "user", "content": f"What is {a} + {b}? Reply with the number only."}]
-        examples.append(TrainingExample(f"r{i}", "solver", question, str(a + b)))
+    examples = [TrainingExample(f"r{i}", "solver", question, answer) for i, (question, answer) in enumerate(sum_questions(48))]
     steps: list[tuple[float, float | None]] = []
     started = time.perf_counter()
     manifest = train_lora_adapter(embedded_model_dir(), examples, Path(tempfile.mkdtemp()) / "adapter", role="solver",
