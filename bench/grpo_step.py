@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench_table import save_and_show
+from fresh_process import in_fresh_process
 from sum_questions import sum_questions
 
 
@@ -53,8 +52,7 @@ def main() -> None:
     rows = []
     for run in (1, 2):
         for objective in ("sft", "grpo"):
-            done = subprocess.run([sys.executable, __file__, "--one", objective], capture_output=True, text=True, check=True)
-            rows.append({"run": run, **json.loads(done.stdout.strip().splitlines()[-1])})
+            rows.append({"run": run, **in_fresh_process(__file__, objective)})
             print(rows[-1], flush=True)
     for row in rows:
         sft = next(r for r in rows if r["run"] == row["run"] and r["objective"] == "sft")

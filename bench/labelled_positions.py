@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fresh_process import in_fresh_process
 
 RULES = ("You are the seller in a negotiation over a used bicycle. Each turn you may make an offer, accept, "
          "or walk away. Your reservation price is private. ") * 8
@@ -65,8 +65,7 @@ def main() -> None:
     rows = []
     for kind in ("short sums", "long prompts"):
         for arm in ("trl's fused head", "labelled positions only"):
-            done = subprocess.run([sys.executable, __file__, "--one", arm, kind], capture_output=True, text=True, check=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append(in_fresh_process(__file__, arm, kind))
             print(rows[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from fresh_process import in_fresh_process
 from sum_questions import sum_questions
 
 
@@ -48,8 +47,7 @@ def main() -> None:
         return
     rows = []
     for dtype in args.dtypes:
-        output = subprocess.run([sys.executable, __file__, "--one", dtype], capture_output=True, text=True, check=True)
-        rows.append(json.loads(output.stdout.strip().splitlines()[-1]))
+        rows.append(in_fresh_process(__file__, dtype))
         print(rows[-1], flush=True)
     print("| dtype | s / step | mean loss | last logged loss |")
     print("|---|---|---|---|")
