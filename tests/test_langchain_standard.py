@@ -84,7 +84,7 @@ class TestLocalChatModelIntegration(LocalChatModelSuite, ChatModelIntegrationTes
     def chat_model_params(self) -> dict:
         # The suite checks the interface, not prose: short free strings keep its jokes and tool
         # arguments to a few seconds each at one stream.
-        return {**super().chat_model_params, "max_tokens": 64, "max_string_chars": 40}
+        return {**super().chat_model_params, "max_tokens": 48, "max_string_chars": 16}
 
     @property
     def has_tool_choice(self) -> bool:

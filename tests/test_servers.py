@@ -62,7 +62,7 @@ def vllm_url(tmp_path_factory, request):
 def adapters(tmp_path_factory):
     """Two rank-8 adapters trained by moot on the embedded model: one answers PINEAPPLE, one MANGO."""
     folder = tmp_path_factory.mktemp("served-adapters")
-    settings = LoraTrainingConfig(rank=8, alpha=16, learning_rate=2e-3, max_steps=10, batch_size=4, dropout=0.0)
+    settings = LoraTrainingConfig(rank=8, alpha=16, learning_rate=2e-3, max_steps=5, batch_size=4, dropout=0.0)
     for word in ("PINEAPPLE", "MANGO"):
         examples = [TrainingExample(f"{word}-{i}", "fruit", QUESTION, word) for i in range(8)]
         train_lora_adapter(embedded_model_dir(), examples, folder / word, role="fruit", config=settings)

@@ -71,7 +71,7 @@ def _override(value: Any, changes: dict[str, Any], where: str = "settings") -> A
         ValueError: naming the setting (``where`` is its path) and what is wrong with it.
 
     Examples:
-        >>> from moot.loops.improve import ImproveConfig
+        >>> from moot.loops.improve_config import ImproveConfig
         >>> config = _override(ImproveConfig(), {"iterations": 3, "debate": {"n_agents": 1}})
         >>> config.iterations, config.debate.n_agents, config.debate.n_rounds
         (3, 1, 2)
@@ -218,7 +218,7 @@ class Experiment:
 
     def config(self, arm: Arm, seed: int) -> Any:
         """The improve config of one (arm, seed)."""
-        from moot.loops.improve import ImproveConfig
+        from moot.loops.improve_config import ImproveConfig
 
         # The arm's blocks change the settings' blocks key by key: a debate = { n_agents = 1 } keeps the settings' rounds.
         config = _override(_override(ImproveConfig(), self.settings, "settings"), arm.settings, "arm")
