@@ -9,7 +9,7 @@ them in, and scores the team again. The same from the command line::
 
     moot improve examples/planner_solver_checker.py:build_team --task arithmetic
 
-Run it (about 15 minutes on 2 cores; ``--train 12 --test 6 --max-steps 2`` for a smoke run)::
+Run it (about 15 minutes on 2 cores; ``--train 12 --test 6 --max-steps 2 --max-examples 4`` for a smoke run)::
 
     python examples/planner_solver_checker.py
 """
@@ -29,6 +29,7 @@ from moot.nodes import ChainConfig, ChainStep, ModelPool
 from moot.nodes.answers import parse_number, safe_parse
 from moot.nodes.chain import make_step_node
 from moot.protocols.user_graph_config import GraphConfig
+from moot.runs.config import RunConfig
 from moot.training import LoraTrainingConfig
 
 TEAM = ChainConfig(steps=(
@@ -64,12 +65,14 @@ def main() -> None:
     parser.add_argument("--validation", type=int, default=20, help="problems the gate plays")
     parser.add_argument("--level", default="sum2", help="arithmetic level (sum1 is the easiest)")
     parser.add_argument("--max-steps", type=int, default=-1)
+    parser.add_argument("--max-examples", type=int, default=RunConfig.max_examples_per_role,
+                        help="most kept calls each role trains on per iteration")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/planner-solver-checker"))
     args = parser.parse_args()
     config = ImproveConfig(protocol="graph", graph=GraphConfig(f"{__file__}:build_team"), level=args.level,
                            sizes=SplitSizes(train=args.train, validation=args.validation, test=args.test),
                            gate_problems=args.validation, lora=LoraTrainingConfig(max_steps=args.max_steps),
-                           run_dir=args.run_dir)
+                           max_examples_per_role=args.max_examples, run_dir=args.run_dir)
     report = ImproveRun(config, mode="overwrite").run()
     for score in report.scores:
         if score.name.startswith("graph"):

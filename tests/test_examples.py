@@ -37,7 +37,7 @@ def test_the_support_bot_logs_takes_feedback_and_distils(run, tmp_path):
 def test_a_user_composed_team_is_improved_by_moots_improve_loop(run, tmp_path):
     # One-digit sums: the base team gets about half right, so some episodes are rewarded.
     out = run("planner_solver_checker.py", "--level", "sum1", "--train", "6", "--validation", "4", "--test", "2",
-              "--max-steps", "1", "--run-dir", str(tmp_path))
+              "--max-steps", "1", "--max-examples", "2", "--run-dir", str(tmp_path))
     assert "team before:" in out and "team after:" in out and "(n=2)" in out
     report = json.loads((tmp_path / "report.json").read_text())
     trained = {e["role"] for e in report["training"] if e.get("train_loss") is not None}
