@@ -133,15 +133,19 @@ def test_aggregation_over_seeds_matches_a_hand_computation(tmp_path):
     assert sorted(p.name for p in copied.iterdir()) == ["seed0", "seed1"] and (copied / "seed1" / "report.json").is_file()
 
 
-def test_the_report_table_is_not_wrapped_in_a_log_file(tmp_path):
+def test_the_report_command_writes_an_unwrapped_table_without_loading_a_model_stack(tmp_path):
     experiment = Experiment.load(write(tmp_path), tmp_path / "runs")
     folder = experiment.run_dir(experiment.arms[1], 0)
     folder.mkdir(parents=True)
     (folder / "report.json").write_text(json.dumps(report({0: 0.2, 1: 0.5}, 0.04, 0.4)))
-    command = [sys.executable, "-c", "from moot.cli import app; app()", "experiment", "report", str(tmp_path / "tiny.toml"),
+    # What the command imported, printed as it exits: a report needs neither torch nor transformers.
+    cli = ("import atexit, sys; atexit.register(lambda: print('imported:', sorted({'torch', 'transformers'} & "
+           "set(sys.modules)))); from moot.cli import app; app()")
+    command = [sys.executable, "-c", cli, "experiment", "report", str(tmp_path / "tiny.toml"),
                "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
     log = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # a pipe, as under nohup
     assert any("Debate, trained" in line and "0.500" in line and "0.60" in line for line in log.splitlines()), log
+    assert log.splitlines()[-1] == "imported: []"
 
 
 def test_diversity_metrics_match_hand_computed_values():
