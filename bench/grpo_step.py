@@ -2,7 +2,8 @@
 
 Both train on two-digit sums as ``experiments/grpo-sum2.toml`` does (float32, one thread when
 run with ``OMP_NUM_THREADS=1``): SFT on batches of 8 kept answers; GRPO on batches of 2
-prompts x 4 sampled replies of up to 16 tokens, at temperature 0.7. Each arm trains 3 steps in
+prompts x 4 sampled replies of up to 16 tokens, at temperature 0.7, with LoRA's dropout off
+(moot's choice) and, as a third arm, on (trl's default for GRPO). Each arm trains 3 steps in
 its own process, twice, alternating; the first step, which pays one-off set-up, is left out.
 
 Run: ``OMP_NUM_THREADS=1 python bench/grpo_step.py`` (writes ``results/grpo-step/grpo_step.json``).
@@ -21,6 +22,9 @@ from fresh_process import in_fresh_process
 from sum_questions import sum_questions
 
 
+ARMS = {"sft": {}, "grpo": {}, "grpo, dropout on": {"disable_dropout": False}}
+
+
 def data(objective: str) -> list:
     from moot.training import TrainingExample
     from moot.training.task_rewards import TaskPrompt
@@ -29,16 +33,18 @@ def data(objective: str) -> list:
             else TrainingExample(f"r{i}", "solver", question, answer) for i, (question, answer) in enumerate(sum_questions(24))]
 
 
-def measure(objective: str) -> dict:
+def measure(arm: str) -> dict:
     from moot.nodes.serving import embedded_model_dir
     from moot.training import LoraTrainingConfig, train_lora_adapter
 
-    grpo = {"num_generations": 4, "max_completion_tokens": 16, "extra": {"temperature": 0.7}} if objective == "grpo" else {}
+    objective = arm.split(",")[0]
+    grpo = ({"num_generations": 4, "max_completion_tokens": 16, "extra": {"temperature": 0.7, **ARMS[arm]}}
+            if objective == "grpo" else {})
     steps: list[float] = []
     train_lora_adapter(embedded_model_dir(), data(objective), Path(tempfile.mkdtemp()) / "adapter", role="solver",
                        config=LoraTrainingConfig(objective=objective, batch_size=8, max_steps=3, dtype="float32", **grpo),
                        on_step=lambda step, total, loss: steps.append(time.perf_counter()))
-    return {"objective": objective, "seconds_per_step": round((steps[-1] - steps[0]) / (len(steps) - 1), 2)}
+    return {"arm": arm, "seconds_per_step": round((steps[-1] - steps[0]) / (len(steps) - 1), 2)}
 
 
 def main() -> None:
@@ -51,13 +57,13 @@ def main() -> None:
         return
     rows = []
     for run in (1, 2):
-        for objective in ("sft", "grpo"):
-            rows.append({"run": run, **in_fresh_process(__file__, objective)})
+        for arm in ARMS:
+            rows.append({"run": run, **in_fresh_process(__file__, arm)})
             print(rows[-1], flush=True)
     for row in rows:
-        sft = next(r for r in rows if r["run"] == row["run"] and r["objective"] == "sft")
+        sft = next(r for r in rows if r["run"] == row["run"] and r["arm"] == "sft")
         row["ratio_to_sft"] = round(row["seconds_per_step"] / sft["seconds_per_step"], 1)
-    save_and_show(rows, args.out, {"run": "run", "objective": "objective", "seconds_per_step": "s / step",
+    save_and_show(rows, args.out, {"run": "run", "arm": "arm", "seconds_per_step": "s / step",
                                    "ratio_to_sft": "× the same run's SFT step"})
 
 

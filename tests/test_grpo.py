@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from moot.training import AdapterManifest, LoraTrainingConfig, train_lora_adapter
@@ -92,3 +93,22 @@ def test_grpo_is_refused_for_a_protocol_whose_calls_do_not_answer_alone(protocol
         ImproveRun(replace(config(str(tiny_model_dir), tmp_path / "run"), protocol=protocol,
                            lora=LoraTrainingConfig(**FAST)))
     assert not (tmp_path / "run").exists()  # refused before the run folder is claimed
+
+
+@pytest.mark.parametrize("objective", ["grpo", "sft"])
+def test_grpo_samples_without_dropout_where_sft_keeps_it(objective, tiny_model_dir, tmp_path):
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from moot.training import TrainingExample
+    from moot.training.objectives import build_trainer
+
+    config = LoraTrainingConfig(**{**FAST, "objective": objective, "dropout": 0.2})
+    data = (prompts("same_answer", "any") if objective == "grpo"
+            else [TrainingExample("r0", "solver", QUESTION, "4")])
+    trainer = build_trainer(objective, AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                            AutoTokenizer.from_pretrained(tiny_model_dir), data, str(tmp_path), config, bf16=False,
+                            peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.2, task_type="CAUSAL_LM"))
+    rates = {module.p for module in trainer.model.modules() if isinstance(module, torch.nn.Dropout)}
+    # the replies GRPO rewards come from the policy moot serves, which has no dropout
+    assert rates == ({0.0} if objective == "grpo" else {0.2})

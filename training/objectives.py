@@ -91,8 +91,11 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
         from trl import GRPOConfig, GRPOTrainer
 
         del common["max_length"]  # GRPO bounds the sampled replies instead
+        # Dropout off: the replies are then sampled from the policy moot serves (which has none),
+        # and scored by it; trl leaves it on for GRPO, where its other trainers turn it off.
         args = GRPOConfig(**common, num_generations=config.num_generations,
-                          max_completion_length=config.max_completion_tokens, **config.extra)
+                          max_completion_length=config.max_completion_tokens,
+                          **{"disable_dropout": True, **config.extra})
         trainer_class, rewards = GRPOTrainer, {"reward_funcs": answer_reward}
     else:
         from trl import SFTConfig, SFTTrainer
