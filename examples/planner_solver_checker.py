@@ -9,7 +9,8 @@ them in, and scores the team again. The same from the command line::
 
     moot improve examples/planner_solver_checker.py:build_team --task arithmetic
 
-Run it (about 15 minutes on 2 cores; ``--train 12 --test 6 --max-steps 2 --max-examples 4`` for a smoke run)::
+Run it (about 15 minutes on 2 cores; for a smoke run,
+``--train 12 --test 6 --max-steps 2 --max-examples 4``)::
 
     python examples/planner_solver_checker.py
 """
