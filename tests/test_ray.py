@@ -3,6 +3,7 @@ CPUs, so every task runs on a worker node of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import pytest
@@ -36,37 +38,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_worker_node(address: str) -> subprocess.Popen:
-    return subprocess.Popen([RAY, "start", f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
-                             "--block"], env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def start_node(*args: str) -> subprocess.Popen:
+    """A Ray node of this test's own, in a process group of its own: killing the group stops it,
+    where ``ray stop`` would stop every Ray cluster of this user on the machine."""
+    return subprocess.Popen([RAY, "start", "--node-ip-address=127.0.0.1", "--block", *args], env=ENV,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    os.killpg(node.pid, signal.SIGTERM)
+    node.wait(timeout=60)
+
+
+class Cluster(NamedTuple):
+    address: str  # host:port of the head (0 CPUs)
+    worker: subprocess.Popen  # the one worker node (1 CPU)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """``host:port`` of a head (0 CPUs) and one worker node (1 CPU) on loopback."""
+    """A head and one worker node on loopback."""
     address = f"127.0.0.1:{free_port()}"
-    subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={address.rsplit(':', 1)[1]}",
-                    "--num-cpus=0", "--include-dashboard=false", "--disable-usage-stats"], env=ENV, check=True,
-                   capture_output=True)
-    worker = start_worker_node(address)
+    head = start_node("--head", f"--port={address.rsplit(':', 1)[1]}", "--num-cpus=0", "--include-dashboard=false",
+                      "--disable-usage-stats")
+    deadline = time.monotonic() + 120
+    while subprocess.run([RAY, "status", f"--address={address}"], env=ENV, capture_output=True).returncode != 0:
+        assert head.poll() is None and time.monotonic() < deadline, "the test's Ray head did not start"
+        time.sleep(1)
+    worker = start_node(f"--address={address}", "--num-cpus=1")
     try:
-        yield address
+        yield Cluster(address, worker)
     finally:
         import ray
 
         ray.shutdown()  # this process joined the cluster for the distillation test
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
-        subprocess.run([RAY, "stop", "--force"], env=ENV, capture_output=True)
+        stop_node(worker)
+        stop_node(head)
 
 
-def task_processes(name: str) -> list[psutil.Process]:
-    """The Ray worker processes running a task of the function ``name`` (Ray titles them ``ray::name``)."""
+def task_processes(node: subprocess.Popen, name: str) -> list[psutil.Process]:
+    """The worker processes of ``node`` running a task of the function ``name`` (Ray titles them
+    ``ray::name``); another cluster's on this machine are not among them."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if any(part.startswith(f"ray::{name}") for part in process.info["cmdline"] or []):
-            found.append(process)
+    for process in psutil.Process(node.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # one that ended meanwhile
+            if any(part.startswith(f"ray::{name}") for part in process.cmdline()):
+                found.append(process)
     return found
 
 
@@ -75,7 +92,7 @@ def test_an_experiment_runs_on_the_cluster_and_a_run_whose_worker_is_killed_resu
     runs = tmp_path / "runs"
     run_dir = runs / "on-ray" / "debate-trained" / "seed0"
     command = subprocess.Popen([sys.executable, "-m", "moot.cli", "experiment", "run", "tiny.toml", "--runs-dir", "runs",
-                                "--ray", cluster, "--ray-cpus", "1"], cwd=tmp_path, env=ENV,
+                                "--ray", cluster.address, "--ray-cpus", "1"], cwd=tmp_path, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not (run_dir / "progress.json").is_file() or not json.loads((run_dir / "progress.json").read_text())["phases"]:
@@ -83,7 +100,7 @@ def test_an_experiment_runs_on_the_cluster_and_a_run_whose_worker_is_killed_resu
         assert time.monotonic() < deadline, "no phase finished in 5 minutes"
         time.sleep(0.5)
     finished_before = set(json.loads((run_dir / "progress.json").read_text())["phases"])
-    (victim,) = task_processes("_run_on_node")
+    (victim,) = task_processes(cluster.worker, "_run_on_node")
     victim.kill()  # the worker process running the (arm, seed) dies mid-run
     output = command.communicate(timeout=600)[0]
     assert command.returncode == 0, output
@@ -95,13 +112,13 @@ def test_an_experiment_runs_on_the_cluster_and_a_run_whose_worker_is_killed_resu
     assert "Debate, trained, seed 0: finished" in output
     # run again: everything is finished, nothing is sent to the cluster
     again = subprocess.run([sys.executable, "-m", "moot.cli", "experiment", "run", "tiny.toml", "--runs-dir", "runs",
-                            "--ray", cluster], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+                            "--ray", cluster.address], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "1 of 1 runs finished before; skipped" in again.stdout, again.stdout + again.stderr
 
 
 def test_a_distillation_trains_on_a_cluster_node_and_the_adapter_comes_back(cluster, tiny_model_dir, tmp_path):
     examples = [TrainingExample(f"r{i}", "solver", [{"role": "user", "content": "1 + 1?"}], "2") for i in range(4)]
-    worker = RayTrainingWorker(cluster, cpus=1)
+    worker = RayTrainingWorker(cluster.address, cpus=1)
     steps = []
     manifest = worker.train(tiny_model_dir, examples, tmp_path / "solver", role="solver",
                             config=LoraTrainingConfig(rank=4, alpha=8, max_steps=1, batch_size=2),
