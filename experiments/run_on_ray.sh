@@ -5,18 +5,16 @@
 #   nohup sh experiments/run_on_ray.sh experiments/preference-sub2.toml experiments/grpo-sum2.toml > runs/ray.log 2>&1 &
 # Each run's torch gets one thread: on this project's 2-core machines a second thread adds
 # about 10 %, a second process nearly doubles the work done (the Makefile's measurement).
-# The cluster listens on loopback at RAY_PORT (6390 unless set), named rather than found by
-# "auto", which names the cluster started last on this machine (a test's, say). It runs at
-# the lowest priority, so a foreground command keeps its core.
+# The cluster runs at the lowest priority, so a foreground command keeps its core. It is found
+# as "auto" (the cluster started last on this machine): Ray's token authentication accepted
+# that connection here and refused the same cluster named by its loopback address.
 set -e
 cd "$(dirname "$0")/.."
 export RAY_USAGE_STATS_ENABLED=0
-address="127.0.0.1:${RAY_PORT:-6390}"
-if ! .venv/bin/ray status --address "$address" >/dev/null 2>&1; then
-    nice -n 19 .venv/bin/ray start --head --node-ip-address 127.0.0.1 --port "${RAY_PORT:-6390}" \
-        --num-cpus "$(nproc)" --include-dashboard=false --disable-usage-stats
+if ! .venv/bin/ray status >/dev/null 2>&1; then
+    nice -n 19 .venv/bin/ray start --head --num-cpus "$(nproc)" --include-dashboard=false --disable-usage-stats
 fi
 for file in "$@"; do
-    .venv/bin/moot experiment run "$file" --ray "$address" --ray-cpus 1
+    .venv/bin/moot experiment run "$file" --ray auto --ray-cpus 1
     .venv/bin/moot experiment report "$file" --out "results/$(basename "$file" .toml)"
 done
