@@ -22,7 +22,8 @@ from fresh_process import in_fresh_process
 from sum_questions import sum_questions
 
 
-ARMS = {"sft": {}, "grpo": {}, "grpo, dropout on": {"disable_dropout": False}}
+# arm -> (objective, trl settings beyond the shared ones)
+ARMS = {"sft": ("sft", {}), "grpo": ("grpo", {}), "grpo, dropout on": ("grpo", {"disable_dropout": False})}
 
 
 def data(objective: str) -> list:
@@ -37,8 +38,8 @@ def measure(arm: str) -> dict:
     from moot.nodes.serving import embedded_model_dir
     from moot.training import LoraTrainingConfig, train_lora_adapter
 
-    objective = arm.split(",")[0]
-    grpo = ({"num_generations": 4, "max_completion_tokens": 16, "extra": {"temperature": 0.7, **ARMS[arm]}}
+    objective, extra = ARMS[arm]
+    grpo = ({"num_generations": 4, "max_completion_tokens": 16, "extra": {"temperature": 0.7, **extra}}
             if objective == "grpo" else {})
     steps: list[float] = []
     train_lora_adapter(embedded_model_dir(), data(objective), Path(tempfile.mkdtemp()) / "adapter", role="solver",

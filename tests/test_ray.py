@@ -46,7 +46,8 @@ def start_node(*args: str) -> subprocess.Popen:
 
 
 def stop_node(node: subprocess.Popen) -> None:
-    os.killpg(node.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # a node that never came up has no group left
+        os.killpg(node.pid, signal.SIGTERM)
     node.wait(timeout=60)
 
 
@@ -59,21 +60,21 @@ class Cluster(NamedTuple):
 def cluster():
     """A head and one worker node on loopback."""
     address = f"127.0.0.1:{free_port()}"
-    head = start_node("--head", f"--port={address.rsplit(':', 1)[1]}", "--num-cpus=0", "--include-dashboard=false",
-                      "--disable-usage-stats")
-    deadline = time.monotonic() + 120
-    while subprocess.run([RAY, "status", f"--address={address}"], env=ENV, capture_output=True).returncode != 0:
-        assert head.poll() is None and time.monotonic() < deadline, "the test's Ray head did not start"
-        time.sleep(1)
-    worker = start_node(f"--address={address}", "--num-cpus=1")
-    try:
-        yield Cluster(address, worker)
+    nodes = [start_node("--head", f"--port={address.rsplit(':', 1)[1]}", "--num-cpus=0", "--include-dashboard=false",
+                        "--disable-usage-stats")]
+    try:  # stopped however far it got: a head that timed out would otherwise outlive the test
+        deadline = time.monotonic() + 120
+        while subprocess.run([RAY, "status", f"--address={address}"], env=ENV, capture_output=True).returncode != 0:
+            assert nodes[0].poll() is None and time.monotonic() < deadline, "the test's Ray head did not start"
+            time.sleep(1)
+        nodes.append(start_node(f"--address={address}", "--num-cpus=1"))
+        yield Cluster(address, nodes[1])
     finally:
         import ray
 
         ray.shutdown()  # this process joined the cluster for the distillation test
-        stop_node(worker)
-        stop_node(head)
+        for node in reversed(nodes):
+            stop_node(node)
 
 
 def task_processes(node: subprocess.Popen, name: str) -> list[psutil.Process]:
