@@ -83,6 +83,23 @@ def test_the_improve_loop_gives_grpo_each_prompt_its_agents_saw_with_its_referen
     assert run.pool.registry.current("debater") == entry["version"]
 
 
+def test_an_iteration_retrained_on_the_same_prompts_samples_afresh(tiny_model_dir, tmp_path):
+    from test_run_folder import config
+
+    from moot.loops.improve import ImproveRun
+
+    # After a refused gate the next iteration starts from the same adapter on the same training
+    # problems; with one fixed seed, GRPO would sample the same replies and train the same candidate.
+    run = ImproveRun(replace(config(str(tiny_model_dir), tmp_path / "run"), lora=LoraTrainingConfig(**FAST)))
+    sets = {"solver": prompts("reply_parity", "even")}
+    for iteration in (1, 2):
+        run.train(sets, ["solver"], iteration, run.config.lora, publish=False)
+    first, second = (AdapterManifest.load(run.adapters_dir(i) / "solver").settings["seed"] for i in (1, 2))
+    assert first != second and run.seeded(run.config.lora, 1).seed == first  # a resumed iteration keeps its seed
+    assert any(not torch.equal(a, b) for a, b in zip(lora_b(run.adapters_dir(1) / "solver"),
+                                                      lora_b(run.adapters_dir(2) / "solver")))
+
+
 @pytest.mark.parametrize("protocol", ["chain", "critique"])
 def test_grpo_is_refused_for_a_protocol_whose_calls_do_not_answer_alone(protocol, tiny_model_dir, tmp_path):
     from test_run_folder import config

@@ -46,7 +46,8 @@ class LoraTrainingConfig:
         batch_size: Examples per optimizer step.
         max_length: Longest example, in tokens.
         max_steps: Stop each role's training after this many steps (-1: run all epochs).
-        seed: Seeds the LoRA initialisation and the data order.
+        seed: Seeds the LoRA initialisation, the data order and GRPO's sampling (a run's loop mixes
+            in the run's seed and the iteration: :meth:`moot.runs.driver.RunDriver.seeded`).
         dtype: Compute type of training (see above).
         objective: What each role learns: its kept replies (``sft``), good-over-bad pairs from
             the calls that answered the same question (``dpo``), its calls marked good or bad

@@ -130,7 +130,8 @@ class ImproveRun(TaskRun[ImproveReport]):
         settings, folder = self.config.candidates, self.adapters_dir(iteration)
         trained: dict[str, list[dict[str, Any]]] = {}
         for index in range(settings.count):
-            lora = replace(self.config.lora, learning_rate=settings.learning_rate(self.config.lora.learning_rate, index))
+            lora = replace(self.seeded(self.config.lora, iteration),
+                           learning_rate=settings.learning_rate(self.config.lora.learning_rate, index))
             name = f"candidate-{index} (lr {lora.learning_rate:.2g})"
             self.console.print(f"training {name}")
             trained[name] = train_roles(sets, roles, self.pool, self.base_model_dir, folder / f"candidate-{index}",

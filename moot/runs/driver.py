@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
@@ -196,12 +197,23 @@ class RunDriver(Generic[ReportT]):
     def adapters_dir(self, iteration: int) -> Path:
         return self.run_dir / "adapters" / f"it{iteration}"
 
+    def seeded(self, lora: LoraTrainingConfig, iteration: int) -> LoraTrainingConfig:
+        """``lora`` with a training seed of this run and iteration, drawn from the run's seed and ``lora.seed``.
+
+        Each iteration then draws afresh: after a refused gate, GRPO goes on from the same adapter
+        on the same training problems, and under one fixed seed it would sample the same replies
+        and train the same candidate again. A resumed iteration gets the same seed.
+        """
+        return replace(lora, seed=random.Random(f"{self.config.seed}/{lora.seed}/{iteration}").getrandbits(31))
+
     def train(self, sets: dict[str, list[TrainingData]], roles: Sequence[str], iteration: int,
               lora: LoraTrainingConfig, *, init_adapters: dict[str, Path] | None = None,
               publish: bool = True) -> list[dict[str, Any]]:
-        """Train one adapter per role into ``adapters/it<iteration>/<role>`` and (by default) publish it."""
+        """Train one adapter per role into ``adapters/it<iteration>/<role>`` (with :meth:`seeded` settings)
+        and (by default) publish it."""
         entries = train_roles(sets, roles, self.pool, self.base_model_dir, self.adapters_dir(iteration), iteration,
-                              lora, self.console, self.config.max_examples_per_role, init_adapters, publish)
+                              self.seeded(lora, iteration), self.console, self.config.max_examples_per_role,
+                              init_adapters, publish)
         self.report.training.extend(entries)
         return entries
 
