@@ -43,6 +43,22 @@ def test_a_preference_objective_widens_the_margin_of_the_good_reply(objective, t
     assert margin(engine, "solver") > margin(engine, None) + 1.0
 
 
+def test_kto_weighs_a_few_good_calls_against_many_bad_ones(tiny_model_dir, tmp_path):
+    # a weak model's calls: one right, seven wrong (as on sum2, where about 15 % are right)
+    wrong = ["banana", "cherry", "grape", "melon"]
+    data = [JudgedExample("g", "solver", QUESTION, "apple", True, "e")] + [
+        JudgedExample(f"b{i}", "solver", QUESTION, wrong[i % 4], False, "e") for i in range(7)]
+    engine = LocalEngine.from_pretrained(tiny_model_dir, dtype="float32")
+    for name, extra in [("balanced", {}), ("trl-default", {"desirable_weight": 1.0})]:
+        train_lora_adapter(tiny_model_dir, data, tmp_path / name, role="solver",
+                           config=LoraTrainingConfig(**FAST, objective="kto", extra=extra))  # trl's weights kept
+        engine.load_adapter(name, tmp_path / name)
+    good = {name: engine.log_likelihood(QUESTION, "apple", name) for name in (None, "balanced", "trl-default")}
+    # weighted 7:1, the one good call counts as much as the seven bad: its reply becomes likelier,
+    # where unweighted the push away from the bad ones takes it down with them
+    assert good["balanced"] > good[None] + 1.0 and good["balanced"] > good["trl-default"] + 1.0
+
+
 def test_dpo_goes_on_from_an_adapter_and_keeps_its_settings(tiny_model_dir, tmp_path):
     sft = LoraTrainingConfig(**FAST)
     train_lora_adapter(tiny_model_dir, [TrainingExample(f"s{i}", "solver", QUESTION, "banana") for i in range(8)],

@@ -3,7 +3,8 @@
 * ``sft``: ``SFTTrainer`` on prompt and completion; the loss is on the completion only.
 * ``dpo``: ``DPOTrainer`` on prompt, chosen and rejected, with the chosen reply's likelihood
   added at ``sft_weight`` (trl's ``sft`` loss beside ``sigmoid``).
-* ``kto``: ``KTOTrainer`` on prompt, completion and a good/bad label.
+* ``kto``: ``KTOTrainer`` on prompt, completion and a good/bad label, the two kinds weighted
+  to balance (:func:`kto_weights`).
 * ``grpo``: ``GRPOTrainer`` on prompts with their reference answers: it samples its own
   replies and rewards them by the task's answer check (:mod:`.task_rewards`).
 
@@ -49,6 +50,27 @@ def _rows(objective: Objective, data: Sequence[TrainingData]) -> list[dict[str, 
     return [{"prompt": e.prompt, "completion": _reply(e.completion)} for e in data]  # type: ignore[union-attr]
 
 
+def kto_weights(data: Sequence[JudgedExample], extra: dict[str, Any]) -> dict[str, float]:
+    """KTO's loss weights for ``data``: good and bad calls weigh the same in total (Eq. 8 of the KTO
+    paper, the lower end of the range trl recommends), unless ``extra`` sets a weight itself.
+
+    Unweighted, the calls of a weak model are mostly bad, and their loss pushes every reply away:
+    on ``sum2`` (about 15 % right) two seeds fell from 0.14 and 0.11 to 0.06 and 0.00 in one
+    iteration (``results/kto-unweighted-sum2/``).
+
+    Examples:
+        >>> calls = [JudgedExample(f"r{i}", "solver", [], "4", i == 0, "e") for i in range(4)]
+        >>> kto_weights(calls, {})
+        {'desirable_weight': 3.0}
+        >>> kto_weights(calls, {"undesirable_weight": 0.5})
+        {}
+    """
+    good = sum(call.good for call in data)
+    if {"desirable_weight", "undesirable_weight"} & extra.keys() or good in (0, len(data)):
+        return {}
+    return {"desirable_weight": (len(data) - good) / good}
+
+
 def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequence[TrainingData], scratch: str,
                   config: LoraTrainingConfig, bf16: bool, peft_config: Any) -> Any:
     """The trl trainer for ``objective`` over ``data`` (checked by :func:`check_data`), writing only to ``scratch``."""
@@ -86,7 +108,8 @@ def build_trainer(objective: Objective, model: Any, tokenizer: Any, data: Sequen
     elif objective == "kto":
         from trl import KTOConfig, KTOTrainer
 
-        args, trainer_class = KTOConfig(**common, beta=config.beta, **config.extra), KTOTrainer
+        weights = kto_weights(data, config.extra)  # type: ignore[arg-type]
+        args, trainer_class = KTOConfig(**common, beta=config.beta, **weights, **config.extra), KTOTrainer
     elif objective == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
